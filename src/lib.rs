@@ -1,1 +1,8 @@
+//! stateplan: compile a short TOML blueprint into everything a stateful
+//! workload needs on AKS, plan it against the live cluster and apply it safely.
+//!
+//! The modules follow the pipeline:
+//! `blueprint` (parse, validate) → `compile` (decisions, typed desired state)
+//! → `render` (manifests, Azure bodies) → `live` → `plan` → `apply`.
 
+pub mod render;
