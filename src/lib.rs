@@ -5,4 +5,11 @@
 //! `blueprint` (parse, validate) → `compile` (decisions, typed desired state)
 //! → `render` (manifests, Azure bodies) → `live` → `plan` → `apply`.
 
+pub mod azure;
+pub mod blueprint;
+pub mod catalog;
+pub mod cli;
+pub mod compile;
+pub mod diagnostics;
+pub mod pipeline;
 pub mod render;

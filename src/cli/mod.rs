@@ -1,0 +1,120 @@
+//! The command line: argument parsing and output. Each command is a thin
+//! layer over the pipeline stages.
+
+mod explain;
+mod init;
+mod output;
+mod render;
+mod templates;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+pub use output::Output;
+
+/// Exit code for errors (bad input, failed operations).
+pub const EXIT_ERROR: u8 = 1;
+
+const EXAMPLES: &str = "\
+Examples:
+  stateplan init --engine postgres > blueprint.toml
+  stateplan check blueprint.toml
+  stateplan render blueprint.toml -o gitops/
+  stateplan explain blueprint.toml
+  stateplan templates show kubernetes/statefulset.yaml.j2";
+
+/// Compile a short TOML blueprint into everything a stateful workload needs
+/// on AKS: node pools, identities, Key Vault secrets, StorageClass,
+/// StatefulSet, Services, PodDisruptionBudget and Velero backups.
+#[derive(Debug, Parser)]
+#[command(name = "stateplan", version, about, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Platform-team templates overriding or adding to the built-ins.
+    #[arg(long, global = true, env = "STATEPLAN_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// How results are printed.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// When to colour output (NO_COLOR is respected with `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter blueprint.
+    Init(init::InitArgs),
+    /// Parse, validate and lint a blueprint; no cluster needed.
+    Check(FileArgs),
+    /// Render manifests and Azure bodies (stdout, or a GitOps tree with -o).
+    Render(render::RenderArgs),
+    /// Show every decision stateplan made and why.
+    Explain(FileArgs),
+    /// Print the JSON Schema of blueprints (for editor completion).
+    Schema,
+    /// List or show the templates in effect.
+    #[command(subcommand)]
+    Templates(templates::TemplatesCommand),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// The blueprint (`-` reads standard input).
+    pub file: String,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let out = Output::new(cli.global.color, cli.global.output);
+    let templates = cli.global.templates.as_deref();
+    let code = match cli.command {
+        Command::Init(args) => init::run(&out, templates, args),
+        Command::Check(args) => render::check(&out, templates, &args.file),
+        Command::Render(args) => render::run(&out, templates, args),
+        Command::Explain(args) => explain::run(&out, templates, &args.file),
+        Command::Schema => {
+            out.stdout(crate::blueprint::JSON_SCHEMA);
+            0
+        }
+        Command::Templates(cmd) => templates::run(&out, templates, cmd),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "stateplan",
+                &mut std::io::stdout(),
+            );
+            0
+        }
+    };
+    ExitCode::from(code)
+}

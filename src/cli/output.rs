@@ -1,0 +1,78 @@
+//! Where and how the CLI prints: colour only on a terminal (or when asked),
+//! diagnostics on stderr, data on stdout.
+
+use std::io::{IsTerminal, Write};
+
+use super::{ColorChoice, Format};
+use crate::diagnostics::Diagnostics;
+
+/// Output settings for one run.
+pub struct Output {
+    pub color: bool,
+    pub format: Format,
+}
+
+impl Output {
+    pub fn new(choice: ColorChoice, format: Format) -> Self {
+        let color = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
+        };
+        Output { color, format }
+    }
+
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Writes data to stdout. A closed pipe (`| head`) is not an error.
+    pub fn stdout(&self, s: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(s.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// Writes a note to stderr.
+    pub fn note(&self, s: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{s}");
+    }
+
+    /// Prints diagnostics: rendered on stderr for text output, as JSON on
+    /// stdout with `--output json` when `as_json`.
+    pub fn diagnostics(&self, d: &Diagnostics, as_json: bool) {
+        if d.is_empty() {
+            return;
+        }
+        if self.json() && as_json {
+            let v = serde_json::json!({ "diagnostics": d.items() });
+            self.stdout(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            ));
+        } else {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(d.render(self.color).as_bytes());
+        }
+    }
+
+    pub fn bold(&self, s: &str) -> String {
+        if self.color {
+            format!("\x1b[1m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    pub fn dim(&self, s: &str) -> String {
+        if self.color {
+            format!("\x1b[2m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `check` and `render`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{EXIT_ERROR, Output};
+use crate::pipeline;
+use crate::render::{self, gitops};
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The blueprint (`-` reads standard input).
+    pub file: String,
+    /// Write a GitOps tree here instead of printing a YAML stream.
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write into a non-empty folder stateplan did not create.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `check`: the whole offline pipeline, nothing written.
+pub fn check(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
+    match pipeline::load(file, templates) {
+        Ok(loaded) => {
+            out.diagnostics(&loaded.diagnostics, true);
+            if out.json() {
+                if loaded.diagnostics.is_empty() {
+                    out.stdout("{\"diagnostics\": []}\n");
+                }
+            } else {
+                let s = &loaded.state;
+                out.note(&format!(
+                    "{} {file}: {} workload{}, {} Kubernetes objects, {} Azure resources",
+                    out.bold("ok"),
+                    s.workloads.len(),
+                    if s.workloads.len() == 1 { "" } else { "s" },
+                    loaded.rendered.objects.len(),
+                    loaded.rendered.azure.len()
+                ));
+            }
+            0
+        }
+        Err(d) => {
+            out.diagnostics(&d, true);
+            EXIT_ERROR
+        }
+    }
+}
+
+pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
+    let loaded = match pipeline::load(&args.file, templates) {
+        Ok(l) => l,
+        Err(d) => {
+            out.diagnostics(&d, false);
+            return EXIT_ERROR;
+        }
+    };
+    out.diagnostics(&loaded.diagnostics, false);
+    let r = &loaded.rendered;
+    match &args.out {
+        Some(dir) => {
+            let files = gitops::tree(r, &loaded.state);
+            if let Err(e) = gitops::write(dir, &files, args.force) {
+                let hint = match e {
+                    gitops::WriteError::NotOurs(_) => {
+                        "choose an empty folder, or pass --force to write into it anyway"
+                    }
+                    gitops::WriteError::Io(..) => "check the path and its permissions",
+                };
+                out.note(&format!("error: {e}\nhelp: {hint}"));
+                return EXIT_ERROR;
+            }
+            if out.json() {
+                let v = serde_json::json!({ "directory": dir, "files": files.keys().collect::<Vec<_>>(), "pending": r.pending });
+                out.stdout(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&v).unwrap_or_default()
+                ));
+            } else {
+                out.note(&format!(
+                    "wrote {} files to {} ({} Kubernetes objects, {} Azure resources under azure/)",
+                    files.len(),
+                    dir.display(),
+                    r.objects.len(),
+                    r.azure.len()
+                ));
+            }
+        }
+        None if out.json() => {
+            let v = serde_json::json!({
+                "kubernetes": r.objects.iter().map(|o| &o.body).collect::<Vec<_>>(),
+                "azure": r.azure,
+                "pending": r.pending,
+            });
+            out.stdout(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            ));
+        }
+        None => {
+            out.stdout(&render::to_yaml_stream(&r.objects));
+            out.note(&format!(
+                "{} Kubernetes objects on stdout in apply order; {} Azure resources are written with -o DIR (azure/*.json)",
+                r.objects.len(),
+                r.azure.len()
+            ));
+        }
+    }
+    if !r.pending.is_empty() && !out.json() {
+        out.note(&format!(
+            "{} value(s) are known only after Azure creates the identities and are rendered as `stateplan-pending:` placeholders:",
+            r.pending.len()
+        ));
+        for p in &r.pending {
+            out.note(&format!(
+                "  {} {} ← {}",
+                p.object,
+                p.field,
+                p.placeholder
+                    .trim_start_matches(crate::compile::PENDING_PREFIX)
+            ));
+        }
+        out.note("  `stateplan apply` fills them in; for GitOps, apply the Azure half first (`stateplan apply --only azure`) and re-render.");
+    }
+    0
+}

@@ -1,0 +1,648 @@
+//! Stage 2: blueprint + catalog → [`DesiredState`]. Every choice stateplan
+//! makes for the user (disk SKU, VM size, PDB, spread, backups) is made here
+//! and recorded as a [`Decision`] so `explain` can say which rule picked it.
+
+mod model;
+mod pool;
+mod storage;
+
+pub(crate) use storage::fnv1a;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+pub use model::*;
+
+use crate::blueprint::{Blueprint, Quantity, Redundancy, Spanned, WorkloadSpec, did_you_mean};
+use crate::catalog::{Catalog, EngineProfile};
+use crate::diagnostics::Diagnostic;
+
+/// The label every object stateplan owns carries.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "stateplan");
+pub const LABEL_BLUEPRINT: &str = "stateplan.io/blueprint";
+pub const LABEL_WORKLOAD: &str = "stateplan.io/workload";
+pub const LABEL_POOL: &str = "stateplan.io/pool";
+
+/// Default backup policy when the blueprint sets none.
+const DEFAULT_BACKUP_SCHEDULE: &str = "0 2 * * *";
+const DEFAULT_RETENTION_HOURS: u64 = 14 * 24;
+
+/// "Key Vault Secrets User": read secret contents, nothing else.
+pub const KEY_VAULT_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
+
+/// Compiles a parsed blueprint. Diagnostics point into the blueprint file.
+pub fn compile(bp: &Blueprint, catalog: &Catalog) -> (Option<DesiredState>, Vec<Diagnostic>) {
+    let mut c = Compiler {
+        catalog,
+        diags: Vec::new(),
+    };
+    let target = target_info(bp);
+    let mut workloads = Vec::new();
+    let mut pools: Vec<(NodePoolPlan, Vec<std::ops::Range<usize>>)> = Vec::new();
+    for spec in &bp.workloads {
+        if let Some((w, pool)) = c.workload(bp, &target, spec) {
+            pool::merge(&mut pools, pool, spec, &mut c.diags);
+            workloads.push(w);
+        }
+    }
+    c.check_cross_workload(&workloads, bp);
+    let file = bp.file.path.clone();
+    let diags: Vec<Diagnostic> = c
+        .diags
+        .into_iter()
+        .map(|d| {
+            if d.file.is_none() {
+                d.in_file(&file)
+            } else {
+                d
+            }
+        })
+        .collect();
+    if diags.iter().any(Diagnostic::is_error) {
+        return (None, diags);
+    }
+    let state = DesiredState {
+        blueprint: BlueprintInfo {
+            name: bp.name.value.clone(),
+            file: bp.file.path.clone(),
+        },
+        target,
+        workloads,
+        node_pools: pools.into_iter().map(|(p, _)| p).collect(),
+    };
+    (Some(state), diags)
+}
+
+fn target_info(bp: &Blueprint) -> TargetInfo {
+    let t = &bp.target;
+    let rg_id = format!(
+        "/subscriptions/{}/resourceGroups/{}",
+        t.subscription.value, t.resource_group.value
+    );
+    TargetInfo {
+        subscription: t.subscription.value.clone(),
+        resource_group: t.resource_group.value.clone(),
+        cluster: t.cluster.value.clone(),
+        location: t.location.value.clone(),
+        key_vault: t.key_vault.value.clone(),
+        vault_url: format!("https://{}.vault.azure.net/", t.key_vault.value),
+        vault_id: format!(
+            "{rg_id}/providers/Microsoft.KeyVault/vaults/{}",
+            t.key_vault.value
+        ),
+        cluster_id: format!(
+            "{rg_id}/providers/Microsoft.ContainerService/managedClusters/{}",
+            t.cluster.value
+        ),
+    }
+}
+
+pub(crate) struct Compiler<'a> {
+    catalog: &'a Catalog,
+    diags: Vec<Diagnostic>,
+}
+
+impl Compiler<'_> {
+    fn error(
+        &mut self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::error(message).at(span).hint(hint));
+    }
+
+    fn warn(
+        &mut self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::warning(message).at(span).hint(hint));
+    }
+
+    fn engine(&mut self, spec: &WorkloadSpec) -> Option<Arc<EngineProfile>> {
+        let name = &spec.engine;
+        if let Some(p) = self.catalog.engine(&name.value) {
+            return Some(p.clone());
+        }
+        let known: Vec<&str> = self.catalog.engine_names().collect();
+        let suggestion =
+            did_you_mean(&name.value, self.catalog.engine_names_and_aliases()).map(|s| {
+                self.catalog
+                    .engine(s)
+                    .map_or(s.to_string(), |p| p.name.clone())
+            });
+        let hint = match suggestion {
+            Some(s) => format!("did you mean `{s}`? engines: {}", known.join(", ")),
+            None => format!(
+                "engines: {}; a platform team can add one under engines/<name>/ in --templates",
+                known.join(", ")
+            ),
+        };
+        self.error(
+            name.span.clone(),
+            format!("unknown engine `{}`", name.value),
+            hint,
+        );
+        None
+    }
+
+    fn workload(
+        &mut self,
+        bp: &Blueprint,
+        target: &TargetInfo,
+        spec: &WorkloadSpec,
+    ) -> Option<(Workload, NodePoolPlan)> {
+        let profile = self.engine(spec)?;
+        let mut decisions = Vec::new();
+        let name = spec.name.value.clone();
+        let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
+
+        // Version.
+        let version = match &spec.version {
+            Some(v) if profile.versions.contains_key(&v.value) => v.value.clone(),
+            Some(v) => {
+                let known: Vec<&str> = profile.versions.keys().map(String::as_str).collect();
+                self.error(
+                    v.span.clone(),
+                    format!("{} version `{}` is not available", profile.name, v.value),
+                    format!(
+                        "versions: {} (default {})",
+                        known.join(", "),
+                        profile.default_version
+                    ),
+                );
+                return None;
+            }
+            None => profile.default_version.clone(),
+        };
+        let image = profile.versions.get(&version).cloned().unwrap_or_default();
+        decisions.push(Decision {
+            topic: "image".into(),
+            choice: image.clone(),
+            rule: if spec.version.is_some() { "blueprint version".into() } else { "engine default version".into() },
+            reason: format!(
+                "{} {version} pinned to an exact image tag so every render and every node runs the same build.",
+                profile.name
+            ),
+        });
+
+        // Replicas and quorum.
+        let replicas = spec.replicas.value;
+        self.check_quorum(&profile, &spec.replicas);
+        decisions.push(Decision {
+            topic: "replication".into(),
+            choice: format!("{replicas} replica{}", if replicas == 1 { "" } else { "s" }),
+            rule: "engine quorum rules".into(),
+            reason: profile.quorum.model.clone(),
+        });
+
+        // Resources.
+        let resources = self.resources(spec, &profile, &mut decisions)?;
+
+        // Storage.
+        let storage = storage::decide(self, spec, &profile, &mut decisions)?;
+
+        // Namespace.
+        let namespace = spec
+            .namespace
+            .as_ref()
+            .map_or_else(|| name.clone(), |n| n.value.clone());
+
+        // Node pool.
+        let pool = pool::decide(self, spec, &resources, &storage, &mut decisions)?;
+
+        // Spread.
+        let zone_spread = spec.redundancy.value == Redundancy::ZoneRedundant && replicas > 1;
+        let nodes = pool.count.or(pool.max_count).unwrap_or(replicas);
+        let spread = Spread {
+            zones: zone_spread,
+            hosts: replicas > 1,
+            host_when_unsatisfiable: if nodes >= replicas {
+                "DoNotSchedule".into()
+            } else {
+                "ScheduleAnyway".into()
+            },
+            pool_label: LABEL_POOL.into(),
+        };
+        decisions.push(spread_decision(spec, &storage));
+
+        // PDB.
+        let pdb = if replicas >= 2 {
+            decisions.push(Decision {
+                topic: "pdb".into(),
+                choice: "maxUnavailable: 1".into(),
+                rule: "replicas >= 2: one pod may be evicted at a time".into(),
+                reason: format!(
+                    "Node drains and upgrades evict at most one {} pod at a time, so quorum and redundancy are kept. {}",
+                    profile.name, profile.pdb.reason
+                ),
+            });
+            Some(PdbPlan { max_unavailable: 1 })
+        } else {
+            decisions.push(Decision {
+                topic: "pdb".into(),
+                choice: "none".into(),
+                rule: "replicas = 1: no drain-blocking PDB".into(),
+                reason: "With one replica any PodDisruptionBudget would either block node drains and AKS upgrades forever (maxUnavailable 0) or protect nothing; a single replica accepts downtime during maintenance. Use 3 replicas for availability.".into(),
+            });
+            None
+        };
+
+        // Backup.
+        let backup = self.backup(spec, &profile, &mut decisions);
+
+        // Secrets: the engine's own, plus any the blueprint adds.
+        let mut secrets: Vec<SecretPlan> = profile
+            .secrets
+            .iter()
+            .map(|s| SecretPlan {
+                key: s.name.clone(),
+                vault_name: format!("{name}-{}", s.name),
+                length: s.length,
+                alphabet: s.alphabet,
+                engine: true,
+            })
+            .collect();
+        if let Some(extra) = &spec.secrets {
+            for s in &extra.value {
+                if secrets.iter().any(|p| p.key == s.value) {
+                    continue;
+                }
+                secrets.push(SecretPlan {
+                    key: s.value.clone(),
+                    vault_name: format!("{name}-{}", s.value),
+                    length: 32,
+                    alphabet: crate::catalog::Alphabet::Alphanumeric,
+                    engine: false,
+                });
+            }
+        }
+        for s in &secrets {
+            if s.vault_name.len() > 127 {
+                self.error(
+                    spec.name.span.clone(),
+                    format!(
+                        "Key Vault secret name `{}` is longer than 127 characters",
+                        s.vault_name
+                    ),
+                    "shorten the workload or secret name",
+                );
+            }
+        }
+        decisions.push(Decision {
+            topic: "secrets".into(),
+            choice: secrets.iter().map(|s| s.vault_name.as_str()).collect::<Vec<_>>().join(", "),
+            rule: "engine secrets + blueprint secrets".into(),
+            reason: format!(
+                "Generated with a CSPRNG into Key Vault {} when missing and never overwritten; External Secrets syncs them into Secret {name}-credentials using workload identity, so no secret value is in the blueprint, the rendered manifests or Git.",
+                target.key_vault
+            ),
+        });
+
+        let security_choice = if profile.security.restricted {
+            "restricted"
+        } else {
+            "baseline"
+        };
+        decisions.push(Decision {
+            topic: "pod-security".into(),
+            choice: security_choice.into(),
+            rule: "Pod Security Standards".into(),
+            reason: profile.security.reason.clone(),
+        });
+
+        // Labels.
+        let mut selector = BTreeMap::new();
+        selector.insert("app.kubernetes.io/name".to_string(), profile.name.clone());
+        selector.insert("app.kubernetes.io/instance".to_string(), name.clone());
+        let mut labels = selector.clone();
+        labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+        labels.insert(LABEL_BLUEPRINT.into(), bp.name.value.clone());
+        labels.insert(LABEL_WORKLOAD.into(), name.clone());
+        labels.insert("app.kubernetes.io/version".into(), version.clone());
+        for (k, v) in &spec.labels {
+            labels.insert(k.clone(), v.value.clone());
+        }
+        let annotations = spec
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect();
+
+        let names = Names {
+            statefulset: name.clone(),
+            headless_service: format!("{name}-headless"),
+            client_service: name.clone(),
+            config_map: format!("{name}-config"),
+            secret: format!("{name}-credentials"),
+            secret_store: format!("{name}-keyvault"),
+            external_secret: format!("{name}-credentials"),
+            service_account: name.clone(),
+            eso_service_account: format!("{name}-secrets"),
+            pdb: name.clone(),
+            schedule: format!("{}-{name}", namespace),
+            volume_claim: "data".into(),
+        };
+        let identity_name = format!("id-{}-{name}", bp.name.value);
+        let identity = IdentityPlan {
+            id: format!(
+                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{identity_name}",
+                target.subscription, target.resource_group
+            ),
+            client_id: format!("{PENDING_PREFIX}azure/identity/{identity_name}/clientId"),
+            federated_credential: format!(
+                "{}-{namespace}-{}",
+                target.cluster, names.eso_service_account
+            ),
+            subject: format!(
+                "system:serviceaccount:{namespace}:{}",
+                names.eso_service_account
+            ),
+            name: identity_name,
+        };
+
+        if self.diags.iter().filter(|d| d.is_error()).count() > errors_before {
+            return None;
+        }
+        let w = Workload {
+            name,
+            namespace,
+            engine: (*profile).clone(),
+            version,
+            image,
+            replicas,
+            storage: spec.storage.value.as_str().to_string(),
+            storage_gib: spec.storage.value.gib_ceil(),
+            tier: spec.tier.value,
+            redundancy: spec.redundancy.value,
+            resources,
+            pool: pool.name.clone(),
+            storage_class: storage,
+            spread,
+            pdb,
+            backup,
+            secrets,
+            identity,
+            names,
+            labels,
+            selector,
+            annotations,
+            decisions,
+        };
+        Some((w, pool))
+    }
+
+    fn check_quorum(&mut self, profile: &EngineProfile, replicas: &Spanned<u32>) {
+        let n = replicas.value;
+        if let Some(f) = profile.quorum.forbidden.iter().find(|f| f.replicas == n) {
+            self.error(
+                replicas.span.clone(),
+                format!(
+                    "{} with {n} replicas is refused: {}",
+                    profile.name, f.reason
+                ),
+                "use 3 replicas for high availability (or 1 for development)",
+            );
+        } else if let Some(max) = profile.quorum.max.filter(|&m| n > m) {
+            self.error(
+                replicas.span.clone(),
+                format!(
+                    "{} supports at most {max} replicas in stateplan's layout, found {n}",
+                    profile.name
+                ),
+                format!("use at most {max} replicas"),
+            );
+        } else if profile.quorum.warn_even && n >= 4 && n % 2 == 0 {
+            self.warn(
+                replicas.span.clone(),
+                format!(
+                    "{n} {} replicas tolerate no more failures than {}",
+                    profile.name,
+                    n - 1
+                ),
+                format!(
+                    "an odd count keeps a majority with fewer nodes; consider {} or {}",
+                    n - 1,
+                    n + 1
+                ),
+            );
+        }
+    }
+
+    fn resources(
+        &mut self,
+        spec: &WorkloadSpec,
+        profile: &EngineProfile,
+        decisions: &mut Vec<Decision>,
+    ) -> Option<Resources> {
+        let r = spec.resources.as_ref();
+        let default_q = |s: &str| Quantity::parse(s).ok();
+        let cpu = r
+            .and_then(|r| r.cpu.as_ref())
+            .map(|q| q.value.clone())
+            .or_else(|| default_q(&profile.resources.cpu));
+        let memory = r
+            .and_then(|r| r.memory.as_ref())
+            .map(|q| q.value.clone())
+            .or_else(|| default_q(&profile.resources.memory));
+        let (Some(cpu), Some(memory)) = (cpu, memory) else {
+            self.error(
+                spec.span.clone(),
+                format!(
+                    "engine profile {} has invalid default resources",
+                    profile.name
+                ),
+                "fix [resources] in the engine's profile.toml",
+            );
+            return None;
+        };
+        let memory_mib = (memory.units_ceil().max(0) as u64).div_ceil(1 << 20);
+        if memory_mib < 256 {
+            let span = r
+                .and_then(|r| r.memory.as_ref())
+                .map_or(spec.span.clone(), |m| m.span.clone());
+            self.error(
+                span,
+                format!("memory {memory} is below the 256Mi any database engine needs"),
+                "request at least 512Mi",
+            );
+        }
+        let memory_limit = r.and_then(|r| r.memory_limit.as_ref());
+        if let Some(l) = memory_limit {
+            if l.value.milli() < memory.milli() {
+                self.error(
+                    l.span.clone(),
+                    format!(
+                        "memory_limit {} is below the memory request {memory}",
+                        l.value
+                    ),
+                    "a limit must be at least the request",
+                );
+            }
+        }
+        let cpu_limit = r.and_then(|r| r.cpu_limit.as_ref());
+        if let Some(l) = cpu_limit {
+            if l.value.milli() < cpu.milli() {
+                self.error(
+                    l.span.clone(),
+                    format!("cpu_limit {} is below the cpu request {cpu}", l.value),
+                    "a limit must be at least the request",
+                );
+            }
+        }
+        decisions.push(Decision {
+            topic: "resources".into(),
+            choice: format!(
+                "requests cpu {cpu}, memory {memory}; limits memory {}{}",
+                memory_limit.map_or(memory.to_string(), |l| l.value.to_string()),
+                cpu_limit.map_or(String::new(), |l| format!(", cpu {}", l.value))
+            ),
+            rule: if r.is_some() { "blueprint resources".into() } else { "engine default resources".into() },
+            reason: "Memory limit equals the request so the pod is never OOM-killed for using memory it was promised; no CPU limit by default because CFS throttling causes latency spikes in databases while requests already guarantee the share.".into(),
+        });
+        Some(Resources {
+            cpu: cpu.to_string(),
+            memory: memory.to_string(),
+            cpu_limit: cpu_limit.map(|l| l.value.to_string()),
+            memory_limit: memory_limit.map_or(memory.to_string(), |l| l.value.to_string()),
+            cpu_millis: cpu.milli().max(0) as u64,
+            memory_mib,
+        })
+    }
+
+    fn backup(
+        &mut self,
+        spec: &WorkloadSpec,
+        profile: &EngineProfile,
+        decisions: &mut Vec<Decision>,
+    ) -> Option<BackupPlan> {
+        let b = &spec.backup;
+        if b.enabled.as_ref().is_some_and(|e| !e.value) {
+            if b.schedule.is_some() || b.retain.is_some() {
+                let span = b
+                    .enabled
+                    .as_ref()
+                    .map_or(spec.span.clone(), |e| e.span.clone());
+                self.warn(
+                    span,
+                    "backup is disabled, so its schedule and retain are ignored",
+                    "remove them or set enabled = true",
+                );
+            }
+            decisions.push(Decision {
+                topic: "backup".into(),
+                choice: "disabled".into(),
+                rule: "blueprint backup.enabled = false".into(),
+                reason: "No Velero Schedule is rendered; the volumes are still never deleted by stateplan (reclaimPolicy Retain).".into(),
+            });
+            return None;
+        }
+        let schedule = b
+            .schedule
+            .as_ref()
+            .map_or(DEFAULT_BACKUP_SCHEDULE.to_string(), |s| s.value.clone());
+        let hours = b
+            .retain
+            .as_ref()
+            .map_or(DEFAULT_RETENTION_HOURS, |r| r.value.hours);
+        let ttl = crate::blueprint::rules::Retention { hours }.go_duration();
+        decisions.push(Decision {
+            topic: "backup".into(),
+            choice: format!(
+                "Velero schedule \"{schedule}\" (UTC), kept {}",
+                human_hours(hours)
+            ),
+            rule: if b.schedule.is_some() || b.retain.is_some() {
+                "blueprint backup".into()
+            } else {
+                "default: daily at 02:00 UTC, kept 14 days".into()
+            },
+            reason: format!(
+                "Velero snapshots the workload's volumes (namespace + instance label selector). {}",
+                profile.backup.reason
+            ),
+        });
+        Some(BackupPlan {
+            schedule,
+            ttl,
+            storage_location: b.storage_location.as_ref().map(|s| s.value.clone()),
+            pre: profile.backup.pre.clone(),
+            post: profile.backup.post.clone(),
+            container: profile.name.clone(),
+        })
+    }
+
+    fn check_cross_workload(&mut self, workloads: &[Workload], bp: &Blueprint) {
+        // Objects in one namespace share names only through the workload name,
+        // which TOML already keeps unique; but a namespace named like another
+        // workload's Schedule or a pool shared across incompatible workloads
+        // is caught in `pool::merge`. Here: identity names must be unique.
+        let mut seen = BTreeSet::new();
+        for w in workloads {
+            if !seen.insert(w.identity.name.clone()) {
+                let span = bp
+                    .workloads
+                    .iter()
+                    .find(|s| s.name.value == w.name)
+                    .map_or(0..0, |s| s.name.span.clone());
+                self.error(
+                    span,
+                    format!("two workloads would share identity {}", w.identity.name),
+                    "rename one workload",
+                );
+            }
+        }
+    }
+}
+
+fn spread_decision(spec: &WorkloadSpec, storage: &StorageClassPlan) -> Decision {
+    let n = spec.replicas.value;
+    let (choice, rule, reason) = match spec.redundancy.value {
+        Redundancy::ZoneRedundant if n > 1 => (
+            "one replica per zone and per node".to_string(),
+            "zone-redundant with >= 2 replicas".to_string(),
+            format!(
+                "Replicas are spread over zones 1-3 (topologySpreadConstraints on topology.kubernetes.io/zone, maxSkew 1, DoNotSchedule) and over nodes; each replica keeps a zonal {} disk in its zone and the engine replicates the data, so losing a zone loses at most one copy.",
+                storage.sku
+            ),
+        ),
+        Redundancy::ZoneRedundant => (
+            "single replica on a zone-redundant disk".to_string(),
+            "zone-redundant with 1 replica".to_string(),
+            format!(
+                "With one replica there is nothing to spread; instead the disk is {} (synchronously replicated across three zones), so after a zone loss the pod is rescheduled in a surviving zone and re-attaches the same disk.",
+                storage.sku
+            ),
+        ),
+        Redundancy::Zonal => (
+            "all replicas in one zone, one per node".to_string(),
+            "zonal".to_string(),
+            "The node pool spans a single zone: lowest latency between replicas, but a zone outage takes the whole workload down.".to_string(),
+        ),
+        Redundancy::None => (
+            "no zone rules; one replica per node".to_string(),
+            "none".to_string(),
+            "No zone placement rules are added; pods land wherever the pool has nodes.".to_string(),
+        ),
+    };
+    Decision {
+        topic: "placement".into(),
+        choice,
+        rule,
+        reason,
+    }
+}
+
+fn human_hours(h: u64) -> String {
+    if h % (24 * 7) == 0 {
+        format!("{} week(s)", h / (24 * 7))
+    } else if h % 24 == 0 {
+        format!("{} days", h / 24)
+    } else {
+        format!("{h} hours")
+    }
+}

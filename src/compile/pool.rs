@@ -1,0 +1,311 @@
+//! Resources + storage + redundancy → the AKS agent pool a workload runs on.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use super::{Compiler, Decision, LABEL_POOL, NodePoolPlan, Resources, StorageClassPlan};
+use crate::blueprint::rules::pool_name_from;
+use crate::blueprint::{Redundancy, WorkloadSpec};
+use crate::catalog::VmSize;
+use crate::diagnostics::Diagnostic;
+
+/// Headroom kept on every node for the kubelet's reservation, the eviction
+/// threshold and the AKS daemonsets (CNI, CSI drivers, kube-proxy, monitoring).
+const SYSTEM_CPU_MILLIS: u64 = 500;
+const SYSTEM_MEMORY_MIB: u64 = 1536;
+/// Memory per vCPU from which the memory-optimised family is cheaper.
+const MEMORY_FAMILY_MIB_PER_CPU: u64 = 6 * 1024;
+const DEFAULT_OS_DISK_GB: u32 = 128;
+/// Database pools run few pods; a low maxPods keeps the kubelet's memory
+/// reservation (which grows with maxPods) small.
+const DEFAULT_MAX_PODS: u32 = 30;
+
+pub(super) fn decide(
+    c: &mut Compiler<'_>,
+    spec: &WorkloadSpec,
+    res: &Resources,
+    storage: &StorageClassPlan,
+    decisions: &mut Vec<Decision>,
+) -> Option<NodePoolPlan> {
+    let np = &spec.node_pool;
+    let name = match &np.name {
+        Some(n) => n.value.clone(),
+        None => match pool_name_from(&spec.name.value) {
+            Some(n) => n,
+            None => {
+                c.error(spec.name.span.clone(), format!("cannot derive an AKS node pool name from `{}`", spec.name.value), "set node_pool = { name = \"dbpool\" } (1-12 lower-case letters and digits, starting with a letter)");
+                return None;
+            }
+        },
+    };
+    let tier_profile = c.catalog.tier(spec.tier.value).cloned();
+    let zonal_only = tier_profile.as_ref().is_some_and(|t| t.zonal_only);
+    let ultra = tier_profile.as_ref().is_some_and(|t| t.requires_ultra_ssd);
+    let needs_premium =
+        storage.provisioner == "disk.csi.azure.com" && storage.sku.starts_with("Premium") || ultra;
+
+    // VM size.
+    let need_cpu = res.cpu_millis + SYSTEM_CPU_MILLIS;
+    let need_mem = res.memory_mib + SYSTEM_MEMORY_MIB;
+    let vm_size = match &np.vm_size {
+        Some(v) => {
+            if let Some(known) = c
+                .catalog
+                .vm_sizes
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(&v.value))
+            {
+                if u64::from(known.vcpus) * 1000 < need_cpu
+                    || u64::from(known.memory_gib) * 1024 < need_mem
+                {
+                    c.error(v.span.clone(), format!("{} ({} vCPU, {} GiB) cannot fit requests of cpu {} and memory {} plus node overhead", known.name, known.vcpus, known.memory_gib, res.cpu, res.memory), "choose a larger vm_size or lower resources");
+                }
+                if ultra && !known.ultra_ssd {
+                    c.error(
+                        v.span.clone(),
+                        format!("{} does not support Ultra Disk", known.name),
+                        "choose a size with Ultra Disk support, e.g. Standard_E8ds_v5",
+                    );
+                }
+            }
+            if needs_premium && !supports_premium(&v.value) {
+                c.error(v.span.clone(), format!("{} cannot attach {} disks (no premium storage support)", v.value, storage.sku), "choose a size with an 's' in its features, e.g. Standard_D8ds_v5 or Standard_E8ds_v5");
+            }
+            decisions.push(Decision {
+                topic: "vm-size".into(),
+                choice: v.value.clone(),
+                rule: "blueprint node_pool.vm_size".into(),
+                reason: "Set explicitly in the blueprint; checked offline for premium-storage support, and against Azure's resource SKUs for the location at apply time.".into(),
+            });
+            v.value.clone()
+        }
+        None => {
+            let per_cpu = res.memory_mib * 1000 / res.cpu_millis.max(1);
+            let family = if per_cpu >= MEMORY_FAMILY_MIB_PER_CPU {
+                "memory"
+            } else {
+                "general"
+            };
+            let fits = |s: &&VmSize| {
+                u64::from(s.vcpus) * 1000 >= need_cpu
+                    && u64::from(s.memory_gib) * 1024 >= need_mem
+                    && s.premium_io
+                    && (!ultra || s.ultra_ssd)
+            };
+            let mut candidates: Vec<&VmSize> = c
+                .catalog
+                .vm_sizes
+                .iter()
+                .filter(|s| s.family == family)
+                .filter(fits)
+                .collect();
+            if candidates.is_empty() {
+                candidates = c.catalog.vm_sizes.iter().filter(fits).collect();
+            }
+            candidates.sort_by_key(|s| (s.vcpus, s.memory_gib));
+            let Some(size) = candidates.first() else {
+                c.error(spec.span.clone(), format!("no VM size in azure/vm-sizes.toml fits cpu {} and memory {} plus node overhead", res.cpu, res.memory), "lower resources, or set node_pool.vm_size");
+                return None;
+            };
+            decisions.push(Decision {
+                topic: "vm-size".into(),
+                choice: format!("{} ({} vCPU, {} GiB)", size.name, size.vcpus, size.memory_gib),
+                rule: format!("smallest {family}-purpose size with premium storage fitting requests + {SYSTEM_CPU_MILLIS}m CPU / {SYSTEM_MEMORY_MIB}Mi node overhead"),
+                reason: format!(
+                    "Requests are cpu {} and memory {} ({} MiB per vCPU; {} GiB per vCPU or more picks the memory-optimised Edsv5 family, else general-purpose Ddsv5). One replica runs per node, so the node must hold the pod plus what AKS reserves for the kubelet and daemonsets.",
+                    res.cpu, res.memory, per_cpu, MEMORY_FAMILY_MIB_PER_CPU / 1024
+                ),
+            });
+            size.name.clone()
+        }
+    };
+
+    // Zones.
+    let replicas = spec.replicas.value;
+    let zones: Vec<String> = match &np.zones {
+        Some(z) => {
+            let list: Vec<String> = z.value.iter().map(|s| s.value.clone()).collect();
+            match spec.redundancy.value {
+                Redundancy::Zonal if list.len() != 1 => c.error(z.span.clone(), format!("zonal keeps all replicas in one zone, but node_pool.zones lists {}", list.len()), "list exactly one zone, e.g. zones = [\"2\"], or use redundancy = \"zone-redundant\""),
+                Redundancy::ZoneRedundant if replicas > 1 && list.len() < 2 => c.error(z.span.clone(), "zone-redundant needs a node pool in at least two zones", "use zones = [\"1\", \"2\", \"3\"]"),
+                _ => {}
+            }
+            list
+        }
+        None => match spec.redundancy.value {
+            Redundancy::ZoneRedundant => vec!["1".into(), "2".into(), "3".into()],
+            Redundancy::Zonal => vec!["1".into()],
+            Redundancy::None if zonal_only => vec!["1".into(), "2".into(), "3".into()],
+            Redundancy::None => Vec::new(),
+        },
+    };
+    if zonal_only && zones.is_empty() {
+        let span = np
+            .zones
+            .as_ref()
+            .map_or(spec.tier.span.clone(), |z| z.span.clone());
+        c.error(
+            span,
+            format!(
+                "{} disks attach only to VMs in availability zones",
+                storage.sku
+            ),
+            "give the node pool zones, e.g. zones = [\"1\", \"2\", \"3\"]",
+        );
+    }
+
+    // Size.
+    let count = np.count.as_ref().map(|c| c.value as u32);
+    let (min_count, max_count) = (
+        np.min_count.as_ref().map(|c| c.value as u32),
+        np.max_count.as_ref().map(|c| c.value as u32),
+    );
+    let count = if min_count.is_some() {
+        None
+    } else {
+        Some(count.unwrap_or(replicas))
+    };
+    let capacity = count.or(max_count).unwrap_or(replicas);
+    if capacity < replicas {
+        let span = np
+            .count
+            .as_ref()
+            .or(np.max_count.as_ref())
+            .map_or(spec.replicas.span.clone(), |c| c.span.clone());
+        c.warn(span, format!("the pool has {capacity} node(s) for {replicas} replicas, so some replicas share a node"), format!("losing that node loses several replicas; use at least {replicas} nodes"));
+    }
+    let os_disk_size_gb = np
+        .os_disk_size_gb
+        .as_ref()
+        .map_or(DEFAULT_OS_DISK_GB, |v| v.value as u32);
+    let max_pods = np
+        .max_pods
+        .as_ref()
+        .map_or(DEFAULT_MAX_PODS, |v| v.value as u32);
+
+    decisions.push(Decision {
+        topic: "node-pool".into(),
+        choice: format!(
+            "{name}: {vm_size}, {}, zones {}{}",
+            match (count, min_count, max_count) {
+                (Some(n), _, _) => format!("{n} node(s)"),
+                (None, Some(a), Some(b)) => format!("autoscale {a}-{b} nodes"),
+                _ => String::new(),
+            },
+            if zones.is_empty() { "none (regional)".to_string() } else { zones.join(",") },
+            if ultra { ", Ultra SSD enabled" } else { "" }
+        ),
+        rule: "one node per replica; pool reserved by taint".into(),
+        reason: format!(
+            "A dedicated User pool labelled and tainted {LABEL_POOL}={name}:NoSchedule keeps other pods off the database nodes; the StatefulSet selects it and tolerates the taint.{}",
+            if spec.redundancy.value == Redundancy::None && zonal_only { " The tier's disks attach only to zonal VMs, so the pool spans zones 1-3 even without zone redundancy." } else { "" }
+        ),
+    });
+
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_POOL.to_string(), name.clone());
+    Some(NodePoolPlan {
+        taints: vec![format!("{LABEL_POOL}={name}:NoSchedule")],
+        name,
+        vm_size,
+        zones,
+        count,
+        min_count,
+        max_count,
+        os_disk_size_gb,
+        max_pods,
+        ultra_ssd: ultra,
+        labels,
+        workloads: vec![spec.name.value.clone()],
+    })
+}
+
+/// Premium storage support from the size name: the feature letters after the
+/// vCPU count contain `s` (`D8ds_v5`, `E16as_v5`) or the family is `DS`/`GS`.
+/// The authoritative check (`PremiumIO` capability) runs against Azure.
+pub fn supports_premium(vm_size: &str) -> bool {
+    let rest = vm_size.strip_prefix("Standard_").unwrap_or(vm_size);
+    let base = rest.split('_').next().unwrap_or("");
+    let family: String = base
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    let features: String = base
+        .chars()
+        .skip_while(|c| c.is_ascii_alphabetic())
+        .skip_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
+    features.contains('s') || family.ends_with('S')
+}
+
+/// Folds a workload's pool into the list; workloads naming the same pool must
+/// agree on everything but size, which adds up.
+pub(super) fn merge(
+    pools: &mut Vec<(NodePoolPlan, Vec<Range<usize>>)>,
+    pool: NodePoolPlan,
+    spec: &WorkloadSpec,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let span = spec
+        .node_pool
+        .name
+        .as_ref()
+        .map_or(spec.name.span.clone(), |n| n.span.clone());
+    let Some((existing, _)) = pools.iter_mut().find(|(p, _)| p.name == pool.name) else {
+        pools.push((pool, vec![span]));
+        return;
+    };
+    let differs = [
+        ("vm_size", existing.vm_size != pool.vm_size),
+        ("zones", existing.zones != pool.zones),
+        ("Ultra SSD", existing.ultra_ssd != pool.ultra_ssd),
+        (
+            "os_disk_size_gb",
+            existing.os_disk_size_gb != pool.os_disk_size_gb,
+        ),
+        ("max_pods", existing.max_pods != pool.max_pods),
+        (
+            "autoscaling",
+            existing.count.is_some() != pool.count.is_some(),
+        ),
+    ];
+    if let Some((what, _)) = differs.iter().find(|(_, d)| *d) {
+        diags.push(
+            Diagnostic::error(format!("node pool `{}` is shared with {} but its {what} differs", pool.name, existing.workloads.join(", ")))
+                .at(span)
+                .hint("workloads sharing a pool need the same vm_size, zones, tier family and sizing mode; give this workload its own node_pool.name"),
+        );
+        return;
+    }
+    let add = |a: Option<u32>, b: Option<u32>| a.zip(b).map(|(a, b)| a + b);
+    existing.count = add(existing.count, pool.count);
+    existing.min_count = add(existing.min_count, pool.min_count);
+    existing.max_count = add(existing.max_count, pool.max_count);
+    existing.workloads.extend(pool.workloads);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::supports_premium;
+
+    #[test]
+    fn premium_support_from_name() {
+        for yes in [
+            "Standard_D8ds_v5",
+            "Standard_E16as_v5",
+            "Standard_DS2_v2",
+            "Standard_D4s_v3",
+            "Standard_L8s_v3",
+        ] {
+            assert!(supports_premium(yes), "{yes}");
+        }
+        for no in [
+            "Standard_D8d_v5",
+            "Standard_A2_v2",
+            "Standard_D4_v3",
+            "Standard_F4",
+        ] {
+            assert!(!supports_premium(no), "{no}");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Tier + redundancy → StorageClass: which Azure disk (or share), which SKU,
+//! provisioned performance, binding mode.
+
+use std::collections::BTreeMap;
+
+use super::{Compiler, Decision, StorageClassPlan};
+use crate::blueprint::{Redundancy, WorkloadSpec};
+use crate::catalog::EngineProfile;
+
+pub(super) fn decide(
+    c: &mut Compiler<'_>,
+    spec: &WorkloadSpec,
+    profile: &EngineProfile,
+    decisions: &mut Vec<Decision>,
+) -> Option<StorageClassPlan> {
+    let tier = spec.tier.value;
+    let Some(t) = c.catalog.tier(tier).cloned() else {
+        c.error(
+            spec.tier.span.clone(),
+            format!("tier `{tier}` is missing from azure/storage-tiers.toml"),
+            "restore the built-in tier or add it to the platform team's file",
+        );
+        return None;
+    };
+    let gib = spec.storage.value.gib_ceil();
+    let size_span = spec.storage.span.clone();
+    if gib < t.min_size_gib {
+        c.error(
+            size_span.clone(),
+            format!(
+                "{tier} volumes must be at least {} GiB, found {}",
+                t.min_size_gib, spec.storage.value
+            ),
+            format!("use storage = \"{}Gi\" or more", t.min_size_gib),
+        );
+    }
+    if gib > t.max_size_gib {
+        c.error(
+            size_span.clone(),
+            format!(
+                "{tier} volumes can be at most {} GiB, found {}",
+                t.max_size_gib, spec.storage.value
+            ),
+            "split the data or choose another tier",
+        );
+    }
+    if (spec.storage.value.units_ceil() as u128) % (1 << 30) != 0 {
+        c.warn(
+            size_span.clone(),
+            format!(
+                "storage {} is not a whole number of GiB; Azure rounds it up to {gib}Gi",
+                spec.storage.value
+            ),
+            format!("write storage = \"{gib}Gi\""),
+        );
+    }
+    if let Some(min) = profile.min_storage_gib.filter(|&m| gib < m) {
+        c.warn(
+            size_span.clone(),
+            format!("{} usually needs at least {min}Gi of storage", profile.name),
+            format!("use storage = \"{min}Gi\" or more"),
+        );
+    }
+
+    let single_replica_zr =
+        spec.redundancy.value == Redundancy::ZoneRedundant && spec.replicas.value == 1;
+    let sku = if single_replica_zr {
+        match &t.zrs_sku {
+            Some(z) => z.clone(),
+            None => {
+                c.error(
+                    spec.redundancy.span.clone(),
+                    format!("zone-redundant with 1 replica needs a zone-redundant disk, and {tier} ({}) has none", t.sku),
+                    "a single replica survives a zone loss only if its disk is replicated across zones (ZRS): use tier = \"balanced\" (Premium_ZRS) or \"standard\" (StandardSSD_ZRS), or run 3 replicas, one per zone",
+                );
+                return None;
+            }
+        }
+    } else {
+        t.sku.clone()
+    };
+
+    let mut parameters: BTreeMap<String, String> = BTreeMap::new();
+    parameters.insert("skuName".into(), sku.clone());
+    parameters.extend(t.parameters.clone());
+    let (mut iops, mut mbps) = (None, None);
+    match &t.performance {
+        Some(p) => {
+            let max_iops = p
+                .max_iops
+                .min(p.max_iops_per_gib.saturating_mul(gib))
+                .max(p.min_iops);
+            let want_iops = spec
+                .disk
+                .iops
+                .as_ref()
+                .map_or(p.default_iops.min(max_iops), |i| i.value as u64);
+            if let Some(i) = &spec.disk.iops {
+                if want_iops < p.min_iops || want_iops > max_iops {
+                    c.error(i.span.clone(), format!("{tier} with {gib} GiB allows {}..={max_iops} IOPS, found {want_iops}", p.min_iops), format!("Azure allows at most {} IOPS per GiB on {sku}; grow the disk or lower iops", p.max_iops_per_gib));
+                }
+            }
+            let max_mbps = p
+                .max_mbps
+                .min((want_iops as f64 * p.max_mbps_per_iops) as u64)
+                .max(p.min_mbps);
+            let want_mbps = spec
+                .disk
+                .throughput_mbps
+                .as_ref()
+                .map_or(p.default_mbps.min(max_mbps), |m| m.value as u64);
+            if let Some(m) = &spec.disk.throughput_mbps {
+                if want_mbps < p.min_mbps || want_mbps > max_mbps {
+                    c.error(m.span.clone(), format!("{tier} with {want_iops} IOPS allows {}..={max_mbps} MBps, found {want_mbps}", p.min_mbps), format!("throughput may be at most {} MBps per provisioned IOPS", p.max_mbps_per_iops));
+                }
+            }
+            parameters.insert("DiskIOPSReadWrite".into(), want_iops.to_string());
+            parameters.insert("DiskMBpsReadWrite".into(), want_mbps.to_string());
+            iops = Some(want_iops);
+            mbps = Some(want_mbps);
+        }
+        None => {
+            for (v, key) in [
+                (&spec.disk.iops, "iops"),
+                (&spec.disk.throughput_mbps, "throughput_mbps"),
+            ] {
+                if let Some(v) = v {
+                    c.error(v.span.clone(), format!("disk.{key} applies only to tiers with provisioned performance (fast-ssd, ultra), not {tier}"), format!("remove disk.{key}, or use tier = \"fast-ssd\""));
+                }
+            }
+        }
+    }
+
+    let is_disk = t.provisioner == "disk.csi.azure.com";
+    let binding_mode = if is_disk {
+        "WaitForFirstConsumer"
+    } else {
+        "Immediate"
+    };
+    let zrs = sku.ends_with("_ZRS");
+    let fingerprint = format!(
+        "{}|{binding_mode}|{:?}|{:?}",
+        t.provisioner, parameters, t.mount_options
+    );
+    let name = format!(
+        "stateplan-{}{}-{:08x}",
+        tier.name(),
+        if zrs { "-zrs" } else { "" },
+        fnv1a(&fingerprint) as u32
+    );
+
+    let perf = match (iops, mbps) {
+        (Some(i), Some(m)) => format!(", {i} IOPS, {m} MBps"),
+        _ => String::new(),
+    };
+    decisions.push(Decision {
+        topic: "disk".into(),
+        choice: format!("{sku}{perf} ({} {gib} GiB per replica, {})", t.provisioner, t.access_mode),
+        rule: format!("tier {tier}{}", if single_replica_zr { " + zone-redundant with 1 replica → ZRS" } else { "" }),
+        reason: format!(
+            "{} {}",
+            t.reason,
+            if is_disk {
+                "StorageClass: reclaimPolicy Retain (deleting a claim never deletes the data), allowVolumeExpansion true, volumeBindingMode WaitForFirstConsumer so each disk is created in the zone its pod is scheduled to."
+            } else {
+                "StorageClass: reclaimPolicy Retain, allowVolumeExpansion true, volumeBindingMode Immediate (file shares are not zonal)."
+            }
+        ),
+    });
+    decisions.push(Decision {
+        topic: "storage-class".into(),
+        choice: name.clone(),
+        rule: "stateplan-<tier>-<hash of parameters>".into(),
+        reason: "StorageClass parameters are immutable; naming the class by a hash of them means a changed tier setting yields a new class, and the old one stays for the volumes that use it.".into(),
+    });
+
+    Some(StorageClassPlan {
+        name,
+        provisioner: t.provisioner.clone(),
+        sku,
+        parameters,
+        binding_mode: binding_mode.into(),
+        access_mode: t.access_mode.clone(),
+        mount_options: t.mount_options.clone(),
+        iops,
+        mbps,
+        zone_redundant_disk: zrs,
+    })
+}
+
+/// FNV-1a: a tiny, stable hash for names (not for security).
+pub(crate) fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,310 @@
+//! Diagnostics: what went wrong, where (file:line:column with a source
+//! snippet), and how to fix it.
+//!
+//! Every stage reports problems as [`Diagnostic`]s instead of returning early,
+//! so a user sees all errors of a file at once.
+
+use std::ops::Range;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+
+/// How bad a diagnostic is. Errors stop the pipeline before anything is
+/// written or changed; warnings are printed and the command goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One problem, optionally pointing at a span of a source file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// What is wrong, one sentence.
+    pub message: String,
+    /// The file the span points into (blueprint, template or profile).
+    pub file: Option<String>,
+    /// Byte range in `file`.
+    #[serde(skip)]
+    pub span: Option<Range<usize>>,
+    /// 1-based line and column of the span start, filled in by
+    /// [`Diagnostics::locate`] so JSON output and tests can use them.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Short label printed under the highlighted source.
+    pub label: Option<String>,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>) -> Self {
+        Self::new(Severity::Error, message)
+    }
+
+    pub fn warning(message: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, message)
+    }
+
+    fn new(severity: Severity, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity,
+            message: message.into(),
+            file: None,
+            span: None,
+            line: None,
+            column: None,
+            label: None,
+            hint: None,
+        }
+    }
+
+    /// Points the diagnostic at `span` of the file it is later attached to.
+    pub fn at(mut self, span: Range<usize>) -> Self {
+        self.span = Some(span);
+        self
+    }
+
+    pub fn in_file(mut self, file: impl Into<String>) -> Self {
+        self.file = Some(file.into());
+        self
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// A source file diagnostics point into.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: String,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<String>, text: impl Into<String>) -> Self {
+        SourceFile {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset. Offsets past
+    /// the end or inside a UTF-8 sequence are clamped, never panic.
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        (line, column)
+    }
+}
+
+/// A collection of diagnostics from one run, with the files they point into.
+#[derive(Debug, Default)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+    files: Vec<SourceFile>,
+}
+
+impl Diagnostics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a source file so spans into it can be shown.
+    pub fn add_file(&mut self, file: SourceFile) {
+        if !self.files.iter().any(|f| f.path == file.path) {
+            self.files.push(file);
+        }
+    }
+
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.items.push(diagnostic);
+    }
+
+    pub fn extend(&mut self, diagnostics: impl IntoIterator<Item = Diagnostic>) {
+        self.items.extend(diagnostics);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.items.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.items.len() - self.error_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Fills in line and column for every diagnostic with a span, and sorts
+    /// them by file and position so output reads top to bottom.
+    pub fn locate(&mut self) {
+        for d in &mut self.items {
+            if let (Some(path), Some(span)) = (&d.file, &d.span) {
+                if let Some(f) = self.files.iter().find(|f| &f.path == path) {
+                    let (line, column) = f.line_column(span.start);
+                    d.line = Some(line);
+                    d.column = Some(column);
+                }
+            }
+        }
+        self.items.sort_by(|a, b| {
+            (&a.file, a.span.as_ref().map(|s| s.start))
+                .cmp(&(&b.file, b.span.as_ref().map(|s| s.start)))
+        });
+    }
+
+    pub fn items(&self) -> &[Diagnostic] {
+        &self.items
+    }
+
+    /// Renders all diagnostics rustc-style, followed by a one-line summary.
+    pub fn render(&self, color: bool) -> String {
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        let mut out = String::new();
+        for d in &self.items {
+            out.push_str(&renderer.render(&self.report(d)));
+            out.push_str("\n\n");
+        }
+        let (errors, warnings) = (self.error_count(), self.warning_count());
+        if errors > 0 || warnings > 0 {
+            out.push_str(&summary(errors, warnings));
+            out.push('\n');
+        }
+        out
+    }
+
+    fn report<'a>(&'a self, d: &'a Diagnostic) -> Vec<Group<'a>> {
+        let level = match d.severity {
+            Severity::Error => Level::ERROR,
+            Severity::Warning => Level::WARNING,
+        };
+        let file = d
+            .file
+            .as_ref()
+            .and_then(|p| self.files.iter().find(|f| &f.path == p));
+        let title = level.primary_title(d.message.as_str());
+        let mut group = match (file, &d.span) {
+            (Some(f), Some(span)) => {
+                let span = clamp_span(&f.text, span.clone());
+                let mut ann = AnnotationKind::Primary.span(span);
+                if let Some(label) = &d.label {
+                    ann = ann.label(label.as_str());
+                }
+                title.element(
+                    Snippet::source(f.text.as_str())
+                        .path(f.path.as_str())
+                        .fold(true)
+                        .annotation(ann),
+                )
+            }
+            (Some(f), None) => title.element(annotate_snippets::Origin::path(f.path.as_str())),
+            _ => Group::with_title(title),
+        };
+        if let Some(hint) = &d.hint {
+            group = group.element(Level::HELP.message(hint.as_str()));
+        }
+        vec![group]
+    }
+}
+
+fn summary(errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| {
+        if n == 1 {
+            format!("{n} {word}")
+        } else {
+            format!("{n} {word}s")
+        }
+    };
+    match (errors, warnings) {
+        (0, w) => plural(w, "warning"),
+        (e, 0) => plural(e, "error"),
+        (e, w) => format!("{}, {}", plural(e, "error"), plural(w, "warning")),
+    }
+}
+
+/// Keeps spans inside the text and on character boundaries, so a wrong span
+/// can never make the renderer panic.
+fn clamp_span(text: &str, span: Range<usize>) -> Range<usize> {
+    let fix = |mut i: usize| {
+        i = i.min(text.len());
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = fix(span.start);
+    let end = fix(span.end.max(start));
+    start..end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_column_counts_characters_not_bytes() {
+        let f = SourceFile::new("b.toml", "a = 1\nné = \"x\"\n");
+        assert_eq!(f.line_column(0), (1, 1));
+        assert_eq!(f.line_column(6), (2, 1));
+        // 'é' is two bytes; the '=' after "né " is the 4th character.
+        assert_eq!(f.line_column(10), (2, 4));
+        assert_eq!(f.line_column(10_000), (3, 1));
+    }
+
+    #[test]
+    fn render_shows_path_line_column_and_hint() {
+        let mut d = Diagnostics::new();
+        d.add_file(SourceFile::new("x.toml", "[target]\ncluster = 3\n"));
+        d.push(
+            Diagnostic::error("`cluster` must be a string")
+                .in_file("x.toml")
+                .at(19..20)
+                .label("found an integer")
+                .hint("quote it: cluster = \"aks-prod\""),
+        );
+        d.locate();
+        let text = d.render(false);
+        assert!(text.contains("x.toml:2:11"), "{text}");
+        assert!(text.contains("help: quote it"), "{text}");
+        assert!(text.ends_with("1 error\n"), "{text}");
+        assert_eq!(d.items()[0].line, Some(2));
+        assert_eq!(d.items()[0].column, Some(11));
+    }
+
+    #[test]
+    fn out_of_range_spans_do_not_panic() {
+        let mut d = Diagnostics::new();
+        d.add_file(SourceFile::new("x.toml", "é"));
+        d.push(Diagnostic::error("x").in_file("x.toml").at(1..99));
+        d.locate();
+        assert!(d.render(false).contains("x.toml"));
+    }
+}

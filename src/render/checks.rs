@@ -1,0 +1,292 @@
+//! Checks on template output: guard rails a platform team's template cannot
+//! switch off. Strict schema validation against the Kubernetes and CRD
+//! schemas runs in the test suite; these checks run on every render.
+
+use serde_json::Value;
+
+use super::object::Wave;
+use crate::compile::{LABEL_BLUEPRINT, MANAGED_BY, Workload};
+use crate::diagnostics::Diagnostic;
+
+const FRAGMENT_KEYS: &[&str] = &["containers", "initContainers", "volumes", "configFiles"];
+
+fn err(template: &str, message: String, hint: &str) -> Diagnostic {
+    Diagnostic::error(format!("template {template}: {message}")).hint(hint)
+}
+
+/// The engine's pod fragment: a mapping with at least one container.
+pub(super) fn pod_fragment(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic>) {
+    let Some(map) = v.as_object() else {
+        out.push(err(
+            template,
+            "must render a YAML mapping".into(),
+            "start with `containers:`",
+        ));
+        return;
+    };
+    for k in map.keys() {
+        if !FRAGMENT_KEYS.contains(&k.as_str()) {
+            out.push(err(
+                template,
+                format!("unknown key `{k}`"),
+                "a pod fragment has containers, initContainers, volumes and configFiles",
+            ));
+        }
+    }
+    match map.get("containers").and_then(Value::as_array) {
+        Some(c) if !c.is_empty() => {}
+        _ => out.push(err(
+            template,
+            "renders no containers".into(),
+            "list the engine's container under `containers:`",
+        )),
+    }
+    if let Some(files) = map.get("configFiles") {
+        let ok = files
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_string));
+        if !ok {
+            out.push(err(
+                template,
+                "configFiles must map file names to text".into(),
+                "write `configFiles: {name.conf: |\\n  ...}`",
+            ));
+        }
+    }
+    let _ = w;
+}
+
+/// One rendered object.
+pub(super) fn object(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic>) {
+    let s = |p: &str| v.pointer(p).and_then(Value::as_str);
+    let (Some(api_version), Some(kind)) = (s("/apiVersion"), s("/kind")) else {
+        out.push(err(
+            template,
+            "renders an object without apiVersion and kind".into(),
+            "every document needs apiVersion, kind and metadata.name",
+        ));
+        return;
+    };
+    if kind == "Secret" {
+        out.push(err(
+            template,
+            "renders a Secret".into(),
+            "secret values never go into manifests: add the secret to the workload's `secrets` so it is generated in Key Vault and synced by External Secrets",
+        ));
+        return;
+    }
+    if Wave::for_kind(kind).is_none() {
+        out.push(err(
+            template,
+            format!("renders {kind} ({api_version}), which stateplan does not know how to order and wait for"),
+            "supported kinds: Namespace, StorageClass, ServiceAccount, ConfigMap, SecretStore, ExternalSecret, Service, PodDisruptionBudget, StatefulSet, Schedule",
+        ));
+        return;
+    }
+    let name = s("/metadata/name").unwrap_or("");
+    if !is_dns_subdomain(name) {
+        out.push(err(
+            template,
+            format!("{kind} has invalid metadata.name `{name}`"),
+            "names are lower-case DNS subdomains (letters, digits, '-', '.')",
+        ));
+    }
+    let cluster_scoped = matches!(kind, "Namespace" | "StorageClass");
+    match (cluster_scoped, s("/metadata/namespace")) {
+        (true, Some(_)) => out.push(err(
+            template,
+            format!("{kind} {name} is cluster-scoped but has a namespace"),
+            "remove metadata.namespace",
+        )),
+        (false, None) => out.push(err(
+            template,
+            format!("{kind} {name} has no metadata.namespace"),
+            "set metadata.namespace (usually w.namespace)",
+        )),
+        _ => {}
+    }
+    let labels = v.pointer("/metadata/labels");
+    let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+    if label(MANAGED_BY.0) != Some(MANAGED_BY.1) {
+        out.push(err(
+            template,
+            format!(
+                "{kind} {name} lacks the label {}: {}",
+                MANAGED_BY.0, MANAGED_BY.1
+            ),
+            "use the metadata macro: metadata: {{ m.metadata(name, w.namespace) }}",
+        ));
+    }
+    if !cluster_scoped && label(LABEL_BLUEPRINT).is_none() {
+        out.push(err(
+            template,
+            format!("{kind} {name} lacks the label {LABEL_BLUEPRINT}"),
+            "plan and prune find what they own by it; use the metadata macro",
+        ));
+    }
+    if let Some(l) = labels.and_then(Value::as_object) {
+        for (k, val) in l {
+            if !val.is_string() {
+                out.push(err(
+                    template,
+                    format!("{kind} {name}: label {k} must be a string"),
+                    "quote label values",
+                ));
+            }
+        }
+    }
+    if kind == "StatefulSet" {
+        statefulset(v, w, template, out);
+    }
+}
+
+fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic>) {
+    for (i, vct) in v
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if vct.get("apiVersion").and_then(Value::as_str) != Some("v1")
+            || vct.get("kind").and_then(Value::as_str) != Some("PersistentVolumeClaim")
+        {
+            out.push(err(
+                template,
+                format!(
+                    "volumeClaimTemplates[{i}] lacks apiVersion: v1 / kind: PersistentVolumeClaim"
+                ),
+                "the API server adds them; without them every plan shows a perpetual diff",
+            ));
+        }
+    }
+    let Some(pod) = v.pointer("/spec/template/spec") else {
+        out.push(err(
+            template,
+            "StatefulSet has no spec.template.spec".into(),
+            "render the pod template",
+        ));
+        return;
+    };
+    let containers = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| pod.get(*k).and_then(Value::as_array).into_iter().flatten())
+        .collect::<Vec<_>>();
+    for c in &containers {
+        let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
+        let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+        let tag = image
+            .rsplit('/')
+            .next()
+            .and_then(|last| last.split_once(':').map(|(_, t)| t));
+        if !image.contains('@') && (tag.is_none() || tag == Some("latest")) {
+            out.push(err(
+                template,
+                format!("container {cname} uses image `{image}` without a pinned tag"),
+                "pin an exact version tag (or digest) so every node runs the same build",
+            ));
+        }
+    }
+    if !w.engine.security.restricted {
+        return;
+    }
+    let mut violations = Vec::new();
+    for key in ["hostNetwork", "hostPID", "hostIPC"] {
+        if pod.get(key).and_then(Value::as_bool) == Some(true) {
+            violations.push(format!("{key} is true"));
+        }
+    }
+    for vol in pod
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if vol.get("hostPath").is_some() {
+            violations.push(format!(
+                "volume {} is a hostPath",
+                vol.get("name").and_then(Value::as_str).unwrap_or("?")
+            ));
+        }
+    }
+    let pod_sc = pod.get("securityContext");
+    let pod_non_root = pod_sc
+        .and_then(|s| s.get("runAsNonRoot"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    let pod_seccomp = pod_sc
+        .and_then(|s| s.pointer("/seccompProfile/type"))
+        .and_then(Value::as_str);
+    if pod_sc
+        .and_then(|s| s.get("runAsUser"))
+        .and_then(Value::as_u64)
+        == Some(0)
+    {
+        violations.push("pod runAsUser is 0".into());
+    }
+    for c in &containers {
+        let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
+        let sc = c.get("securityContext");
+        let get = |p: &str| sc.and_then(|s| s.pointer(p));
+        if get("/allowPrivilegeEscalation").and_then(Value::as_bool) != Some(false) {
+            violations.push(format!(
+                "container {cname}: allowPrivilegeEscalation is not false"
+            ));
+        }
+        if get("/privileged").and_then(Value::as_bool) == Some(true) {
+            violations.push(format!("container {cname}: privileged"));
+        }
+        let drops_all = get("/capabilities/drop")
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.iter().any(|x| x == "ALL"));
+        if !drops_all {
+            violations.push(format!("container {cname}: capabilities.drop lacks ALL"));
+        }
+        for cap in get("/capabilities/add")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if cap != "NET_BIND_SERVICE" {
+                violations.push(format!("container {cname}: adds capability {cap}"));
+            }
+        }
+        let non_root = get("/runAsNonRoot")
+            .and_then(Value::as_bool)
+            .unwrap_or(pod_non_root);
+        if !non_root {
+            violations.push(format!("container {cname}: runAsNonRoot is not true"));
+        }
+        if get("/runAsUser").and_then(Value::as_u64) == Some(0) {
+            violations.push(format!("container {cname}: runAsUser is 0"));
+        }
+        let seccomp = get("/seccompProfile/type")
+            .and_then(Value::as_str)
+            .or(pod_seccomp);
+        if !matches!(seccomp, Some("RuntimeDefault" | "Localhost")) {
+            violations.push(format!(
+                "container {cname}: seccompProfile is not RuntimeDefault"
+            ));
+        }
+    }
+    for v in violations {
+        out.push(err(
+            template,
+            format!("pod violates the restricted Pod Security Standard: {v}"),
+            "use the container_security() macro; if the engine truly cannot run restricted, set [security] restricted = false in its profile and say why",
+        ));
+    }
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}

@@ -1,0 +1,337 @@
+//! Running the catalog's minijinja templates and turning their output into
+//! checked objects.
+
+use minijinja::value::{Serde, Value as JinjaValue};
+use minijinja::{Environment, Error as JinjaError, UndefinedBehavior};
+use serde_json::Value;
+
+use super::RenderErrors;
+use super::checks;
+use super::object::{DesiredObject, Wave};
+use crate::catalog::Catalog;
+use crate::compile::{DesiredState, Workload};
+use crate::diagnostics::{Diagnostic, SourceFile};
+
+/// A template environment holding every template of a catalog.
+pub struct Renderer<'c> {
+    env: Environment<'c>,
+    catalog: &'c Catalog,
+}
+
+impl<'c> Renderer<'c> {
+    /// Compiles every `.j2` file of the catalog; syntax errors are reported
+    /// for all templates at once, naming file and line.
+    pub fn new(catalog: &'c Catalog) -> Result<Renderer<'c>, RenderErrors> {
+        let mut env = Environment::new();
+        // A typo in a template must fail loudly, not render an empty string.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Values are interpolated verbatim (names are validated DNS labels);
+        // free-form user data goes through `| tojson`, which is valid YAML.
+        // JSON auto-escaping would quote values inside scripts and config files.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.add_filter("merge", merge);
+        env.add_filter("checksum", checksum);
+        let mut errors = RenderErrors::default();
+        for f in catalog.files().filter(|f| f.name.ends_with(".j2")) {
+            if let Err(e) = env.add_template_owned(f.name.clone(), f.source.clone()) {
+                errors.diagnostics.push(template_error(catalog, &e));
+                errors
+                    .sources
+                    .push(SourceFile::new(f.display_path(), f.source.clone()));
+            }
+        }
+        if errors.diagnostics.is_empty() {
+            Ok(Renderer { env, catalog })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Renders one workload's objects in `workload.toml` order.
+    pub fn workload(
+        &self,
+        state: &DesiredState,
+        w: &Workload,
+    ) -> Result<Vec<DesiredObject>, RenderErrors> {
+        let mut errors = RenderErrors::default();
+        let base = minijinja::context! {
+            bp => JinjaValue::from(Serde(&state.blueprint)),
+            target => JinjaValue::from(Serde(&state.target)),
+            w => JinjaValue::from(Serde(w)),
+        };
+        let pod_template = format!("engines/{}/pod.yaml.j2", w.engine.name);
+        let pod = match self.render_yaml(&pod_template, base.clone(), w, &mut errors) {
+            Some(mut docs) if docs.len() == 1 => {
+                let mut pod = docs.pop().unwrap_or(Value::Null);
+                checks::pod_fragment(&pod, w, &pod_template, &mut errors.diagnostics);
+                // Templates may rely on every key being there.
+                if let Some(map) = pod.as_object_mut() {
+                    for key in ["initContainers", "volumes"] {
+                        map.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+                    }
+                    map.entry("configFiles")
+                        .or_insert_with(|| Value::Object(Default::default()));
+                }
+                pod
+            }
+            Some(_) => {
+                errors.diagnostics.push(
+                    Diagnostic::error(format!("{pod_template} must render exactly one YAML mapping (containers, volumes, configFiles)"))
+                        .in_file(self.display_path(&pod_template)),
+                );
+                Value::Null
+            }
+            None => Value::Null,
+        };
+        if !errors.diagnostics.is_empty() {
+            return Err(errors);
+        }
+        let ctx = minijinja::context! { pod => JinjaValue::from(Serde(&pod)), ..base };
+        let mut objects = Vec::new();
+        for name in &self.catalog.manifest.objects {
+            let Some(docs) = self.render_yaml(name, ctx.clone(), w, &mut errors) else {
+                continue;
+            };
+            for body in docs {
+                let before = errors.diagnostics.len();
+                checks::object(&body, w, name, &mut errors.diagnostics);
+                if errors.diagnostics.len() > before {
+                    continue;
+                }
+                objects.push(to_desired(body, w));
+            }
+        }
+        if errors.diagnostics.is_empty() {
+            Ok(objects)
+        } else {
+            errors.diagnostics = errors
+                .diagnostics
+                .into_iter()
+                .map(|d| {
+                    if d.file.is_none() {
+                        d.in_file(self.display_path_for_object(w))
+                    } else {
+                        d
+                    }
+                })
+                .collect();
+            Err(errors)
+        }
+    }
+
+    fn display_path(&self, name: &str) -> String {
+        self.catalog
+            .file(name)
+            .map_or_else(|| format!("templates/{name}"), |f| f.display_path())
+    }
+
+    fn display_path_for_object(&self, w: &Workload) -> String {
+        format!("(rendered objects of workload {})", w.name)
+    }
+
+    /// Renders a template and parses its output as a YAML stream, dropping
+    /// empty documents. Errors name the template (and, for YAML errors, show
+    /// the rendered text they occurred in).
+    fn render_yaml(
+        &self,
+        name: &str,
+        ctx: JinjaValue,
+        w: &Workload,
+        errors: &mut RenderErrors,
+    ) -> Option<Vec<Value>> {
+        let tmpl = match self.env.get_template(name) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.diagnostics.push(template_error(self.catalog, &e));
+                return None;
+            }
+        };
+        let text = match tmpl.render(ctx) {
+            Ok(t) => t,
+            Err(e) => {
+                let d = template_error(self.catalog, &e);
+                if let Some(f) = self.catalog.file(e.name().unwrap_or(name)) {
+                    errors
+                        .sources
+                        .push(SourceFile::new(f.display_path(), f.source.clone()));
+                }
+                errors.diagnostics.push(d);
+                return None;
+            }
+        };
+        let mut docs = Vec::new();
+        for (offset, doc) in split_documents(&text) {
+            if doc
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+            {
+                continue;
+            }
+            match serde_saphyr::from_str::<Value>(doc) {
+                Ok(Value::Null) => {}
+                Ok(v) => docs.push(v),
+                Err(e) => {
+                    let rendered_name = format!(
+                        "{} (rendered for workload {})",
+                        self.display_path(name),
+                        w.name
+                    );
+                    let (line, col) = yaml_error_position(&e.to_string());
+                    let span = line_col_offset(doc, line, col).map(|o| offset + o);
+                    let mut d = Diagnostic::error(format!("template {name} produced invalid YAML: {}", first_line(&e.to_string())))
+                        .in_file(&rendered_name)
+                        .hint("check the template's indentation and quoting; values from data are safest written with `| tojson`");
+                    if let Some(s) = span {
+                        d = d.at(s..s + 1);
+                    }
+                    errors.diagnostics.push(d);
+                    errors
+                        .sources
+                        .push(SourceFile::new(rendered_name, text.clone()));
+                    return None;
+                }
+            }
+        }
+        Some(docs)
+    }
+}
+
+/// Converts a checked manifest into a [`DesiredObject`].
+fn to_desired(body: Value, w: &Workload) -> DesiredObject {
+    let s = |p: &str| {
+        body.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let kind = s("/kind");
+    let namespace = body
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let shared = matches!(kind.as_str(), "Namespace" | "StorageClass");
+    DesiredObject {
+        api_version: s("/apiVersion"),
+        wave: Wave::for_kind(&kind).unwrap_or(Wave::Workload),
+        name: s("/metadata/name"),
+        kind,
+        namespace,
+        workload: (!shared).then(|| w.name.clone()),
+        body,
+    }
+}
+
+fn template_error(catalog: &Catalog, e: &JinjaError) -> Diagnostic {
+    let name = e.name().unwrap_or("<template>");
+    let file = catalog
+        .file(name)
+        .map_or_else(|| format!("templates/{name}"), |f| f.display_path());
+    let what = match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    let line = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
+    let mut d = Diagnostic::error(format!("template {name}{line}: {what}"))
+        .in_file(file)
+        .hint("fix the template; `stateplan templates show NAME` prints the built-in version to compare with");
+    if let Some(r) = e.range() {
+        d = d.at(r);
+    }
+    d
+}
+
+/// `merge`: a copy of the first map with the second map's entries on top,
+/// keeping first-seen key order.
+fn merge(a: JinjaValue, b: JinjaValue) -> Result<JinjaValue, JinjaError> {
+    let mut pairs: Vec<(String, JinjaValue)> = Vec::new();
+    for v in [&a, &b] {
+        if v.is_undefined() || v.is_none() {
+            continue;
+        }
+        if v.kind() != minijinja::value::ValueKind::Map {
+            return Err(JinjaError::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "merge works on mappings only",
+            ));
+        }
+        for key in v.try_iter()? {
+            let k = key.to_string();
+            let val = v.get_item(&key)?;
+            match pairs.iter_mut().find(|(x, _)| *x == k) {
+                Some(slot) => slot.1 = val,
+                None => pairs.push((k, val)),
+            }
+        }
+    }
+    Ok(JinjaValue::from_pairs(pairs))
+}
+
+/// `checksum`: a short stable hash of a string, to roll pods on config change.
+fn checksum(s: String) -> String {
+    format!("{:016x}", crate::compile::fnv1a(&s))
+}
+
+/// Splits a YAML stream at `---` lines, keeping each document's offset.
+fn split_documents(text: &str) -> Vec<(usize, &str)> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == "---" {
+            docs.push((start, &text[start..pos]));
+            start = pos + line.len();
+        }
+        pos += line.len();
+    }
+    docs.push((start, &text[start..]));
+    docs
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// serde-saphyr errors start with "line L column C:".
+fn yaml_error_position(msg: &str) -> (usize, usize) {
+    let num_after = |key: &str| {
+        msg.find(key).and_then(|i| {
+            msg[i + key.len()..]
+                .trim_start()
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse().ok())
+        })
+    };
+    (
+        num_after("line").unwrap_or(1),
+        num_after("column").unwrap_or(1),
+    )
+}
+
+fn line_col_offset(text: &str, line: usize, col: usize) -> Option<usize> {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return Some(offset + (col.saturating_sub(1)).min(l.len()));
+        }
+        offset += l.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_offsets() {
+        let docs = split_documents("a: 1\n---\nb: 2\n");
+        assert_eq!(docs, vec![(0, "a: 1\n"), (9, "b: 2\n")]);
+    }
+
+    #[test]
+    fn yaml_positions() {
+        assert_eq!(yaml_error_position("line 3 column 7: bad"), (3, 7));
+        assert_eq!(line_col_offset("ab\ncd\n", 2, 2), Some(4));
+    }
+}
