@@ -74,7 +74,8 @@ pub(crate) fn parse(
                 r.error(
                     t.span.clone(),
                     format!("{n} replicas is more than stateplan supports (99)"),
-                );
+                )
+                .hint = Some("use at most 99 replicas".into());
                 None
             }
             Ok(n) => Some(Spanned::new(n, t.span.clone())),

@@ -153,7 +153,8 @@ impl Reader {
                 let d = Diagnostic::error(format!(
                     "`{key}` must be between {min} and {max}, found {n}"
                 ))
-                .at(v.span());
+                .at(v.span())
+                .hint(format!("use a value from {min} to {max}"));
                 self.diags.push(d);
                 None
             }

@@ -261,14 +261,16 @@ const DISK_KEYS: &[&str] = &["iops", "throughput_mbps"];
 pub const MAX_FILE_BYTES: usize = 16 << 20;
 
 /// Parses and validates a blueprint. Errors and warnings are returned
-/// together; the blueprint is `Some` only when there are no errors.
+/// together. The blueprint is `Some` whenever `[target]` is usable; workloads
+/// with errors are left out of it, so `compile` can still report the problems
+/// of the others. Callers must check the diagnostics for errors before using
+/// the result for anything but more diagnostics.
 pub fn parse(path: &str, text: &str) -> (Option<Blueprint>, Vec<Diagnostic>) {
     let file = SourceFile::new(path, text);
     let mut r = Reader::new();
     let bp = parse_inner(&mut r, &file);
     let diags: Vec<Diagnostic> = r.diags.into_iter().map(|d| d.in_file(path)).collect();
-    let ok = !diags.iter().any(Diagnostic::is_error);
-    (bp.filter(|_| ok), diags)
+    (bp, diags)
 }
 
 /// Reads a blueprint file's bytes into text, with the errors users hit:

@@ -252,7 +252,8 @@ pub(crate) fn check_zones(r: &mut Reader, zones: &Spanned<Vec<Spanned<String>>>)
             r.error(
                 z.span.clone(),
                 format!("zone \"{}\" is listed twice", z.value),
-            );
+            )
+            .hint = Some("list each zone once".into());
         }
     }
 }
@@ -518,7 +519,8 @@ pub(crate) fn check_secret_names(
             r.error(
                 s.span.clone(),
                 format!("secret `{}` is listed twice", s.value),
-            );
+            )
+            .hint = Some("list each secret once".into());
         }
     }
 }
