@@ -1432,3 +1432,233 @@ async fn namespace_must_exist_and_bad_requests_are_rejected_without_panics() {
     // Still serving.
     assert!(c.apiserver_version().await.is_ok());
 }
+
+#[tokio::test]
+async fn reapplying_every_stateplan_kind_is_a_no_op() {
+    let (d, c) = cluster().await;
+    d.install_stateplan_crds();
+    let labels =
+        json!({"app.kubernetes.io/managed-by": "stateplan", "stateplan.io/workload": "orders-db"});
+    let objs = vec![
+        (
+            "",
+            "v1",
+            "Namespace",
+            "namespaces",
+            false,
+            json!({"metadata": {"name": NS, "labels": labels}}),
+        ),
+        (
+            "storage.k8s.io",
+            "v1",
+            "StorageClass",
+            "storageclasses",
+            false,
+            json!({
+            "metadata": {"name": "sp-fast"}, "provisioner": "disk.csi.azure.com",
+            "parameters": {"skuName": "PremiumV2_LRS", "DiskIOPSReadWrite": "3000"},
+            "allowVolumeExpansion": true, "volumeBindingMode": "WaitForFirstConsumer", "reclaimPolicy": "Retain"}),
+        ),
+        (
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            true,
+            json!({"metadata": {"name": "orders-db",
+            "annotations": {"azure.workload.identity/client-id": "00000000-0000-0000-0000-000000000001"}}}),
+        ),
+        (
+            "",
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            true,
+            json!({"metadata": {"name": "orders-db-config"}, "data": {"postgresql.conf": "max_connections = 200\n"}}),
+        ),
+        (
+            "",
+            "v1",
+            "Secret",
+            "secrets",
+            true,
+            json!({"metadata": {"name": "orders-db-bootstrap"}, "stringData": {"user": "postgres"}}),
+        ),
+        (
+            "",
+            "v1",
+            "Service",
+            "services",
+            true,
+            json!({"metadata": {"name": "orders-db-headless"},
+            "spec": {"clusterIP": "None", "publishNotReadyAddresses": true, "selector": {"app.kubernetes.io/name": "orders-db"},
+                     "ports": [{"name": "postgres", "port": 5432}]}}),
+        ),
+        (
+            "",
+            "v1",
+            "Service",
+            "services",
+            true,
+            json!({"metadata": {"name": "orders-db"},
+            "spec": {"selector": {"app.kubernetes.io/name": "orders-db"}, "ports": [{"name": "postgres", "port": 5432, "targetPort": "postgres"}]}}),
+        ),
+        (
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+            json!({"metadata": {"name": "orders-db"},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "orders-db"}}}}),
+        ),
+        (
+            "external-secrets.io",
+            "v1",
+            "SecretStore",
+            "secretstores",
+            true,
+            json!({"metadata": {"name": "orders-db-kv"},
+            "spec": {"provider": {"azurekv": {"vaultUrl": "https://kv-data-prod.vault.azure.net", "authType": "WorkloadIdentity",
+                "serviceAccountRef": {"name": "orders-db"}}}}}),
+        ),
+        (
+            "external-secrets.io",
+            "v1",
+            "ExternalSecret",
+            "externalsecrets",
+            true,
+            json!({"metadata": {"name": "orders-db"},
+            "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "orders-db-kv", "kind": "SecretStore"},
+                     "target": {"name": "orders-db-secrets", "creationPolicy": "Owner"},
+                     "data": [{"secretKey": "superuser-password", "remoteRef": {"key": "orders-db-superuser-password"}}]}}),
+        ),
+        (
+            "velero.io",
+            "v1",
+            "Schedule",
+            "schedules",
+            true,
+            json!({"metadata": {"name": "orders-db-daily"},
+            "spec": {"schedule": "0 2 * * *", "template": {"includedNamespaces": [NS], "snapshotVolumes": true, "ttl": "720h0m0s",
+                     "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "orders-db"}}}}}),
+        ),
+        ("apps", "v1", "StatefulSet", "statefulsets", true, {
+            let mut v = statefulset("200Gi", 3);
+            v["spec"]["template"]["spec"]["containers"][0]["env"] =
+                json!([{"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"}]);
+            v["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] =
+                json!({"exec": {"command": ["pg_isready"]}});
+            v["spec"]["template"]["spec"]["tolerations"] = json!([{"key": "workload", "operator": "Equal", "value": "orders-db", "effect": "NoSchedule"}]);
+            v["spec"]["template"]["spec"]["topologySpreadConstraints"] = json!([{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "orders-db"}}}]);
+            v
+        }),
+    ];
+    let apply_all = |pass: u32| {
+        let c = c.clone();
+        let objs = objs.clone();
+        async move {
+            let mut rvs = Vec::new();
+            for (g, v, kind, plural, namespaced, body) in objs {
+                let ar =
+                    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, kind), plural);
+                let api: Api<DynamicObject> = if namespaced {
+                    Api::namespaced_with(c.clone(), NS, &ar)
+                } else {
+                    Api::all_with(c.clone(), &ar)
+                };
+                let mut body = body.clone();
+                body["apiVersion"] = json!(ar.api_version);
+                body["kind"] = json!(kind);
+                if namespaced {
+                    body["metadata"]["namespace"] = json!(NS);
+                }
+                let name = body["metadata"]["name"].as_str().unwrap().to_string();
+                let got = api
+                    .patch(&name, &ssa().validation_strict(), &Patch::Apply(body))
+                    .await
+                    .unwrap_or_else(|e| panic!("pass {pass}: {kind} {name}: {e}"));
+                rvs.push((
+                    format!("{kind}/{name}"),
+                    got.metadata.resource_version.unwrap(),
+                ));
+            }
+            rvs
+        }
+    };
+    let first = apply_all(1).await;
+    // Managed-fields times have second precision: make a change visible.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = apply_all(2).await;
+    assert_eq!(first, second, "re-apply changed objects");
+    // The controller's status writes do not disturb stateplan's fields either.
+    d.settle(100);
+    let third = apply_all(3).await;
+    for ((k, a), (_, b)) in second.iter().zip(third.iter()) {
+        if !k.starts_with("StatefulSet")
+            && !k.starts_with("PodDisruptionBudget")
+            && !k.starts_with("ExternalSecret")
+            && !k.starts_with("SecretStore")
+        {
+            assert_eq!(a, b, "{k}");
+        }
+    }
+    let fourth = apply_all(4).await;
+    assert_eq!(third, fourth);
+}
+
+#[tokio::test]
+async fn timed_controller_brings_a_statefulset_to_readiness() {
+    let (d, c) = cluster().await;
+    d.set_controller(Some(Duration::from_millis(5)));
+    let sts: Api<StatefulSet> = Api::namespaced(c.clone(), NS);
+    sts.patch("orders-db", &ssa(), &Patch::Apply(statefulset("200Gi", 3)))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = sts
+            .get("orders-db")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
+        if s.ready_replicas == Some(3) && s.observed_generation == Some(1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not ready in time: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.set_controller(None);
+    // Service ports are keyed by port and protocol in managedFields, as on a real server.
+    let svc = dyn_api(&c, "", "v1", "Service", "services");
+    let got = svc
+        .patch(
+            "orders-db",
+            &ssa(),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "orders-db", "namespace": NS},
+                "spec": {"selector": {"app.kubernetes.io/name": "orders-db"}, "ports": [{"name": "postgres", "port": 5432}]}})),
+        )
+        .await
+        .unwrap();
+    let got = serde_json::to_value(&got).unwrap();
+    assert_eq!(
+        got["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"],
+        json!({"f:ports": {"k:{\"port\":5432,\"protocol\":\"TCP\"}": {".": {}, "f:name": {}, "f:port": {}}}, "f:selector": {}})
+    );
+    assert_eq!(
+        got["spec"]["ports"][0],
+        json!({"name": "postgres", "port": 5432, "protocol": "TCP", "targetPort": 5432})
+    );
+    assert_eq!(got["spec"]["type"], "ClusterIP");
+    assert!(
+        got["spec"]["clusterIP"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.0.")
+    );
+}

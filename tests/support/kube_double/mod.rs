@@ -1164,6 +1164,10 @@ impl State {
                 }
             }
             self.default_obj(ti, &mut obj);
+            let aset: FieldSet = aset
+                .into_iter()
+                .filter(|p| get(&obj, p).is_some())
+                .collect();
             let managed = if aset.is_empty() {
                 vec![]
             } else {
@@ -1265,6 +1269,11 @@ impl State {
             keep_cluster_ip(&old.obj, &mut merged);
         }
         self.default_obj(ti, &mut merged);
+        // Write-only inputs (Secret stringData) leave nothing to own.
+        let aset: FieldSet = aset
+            .into_iter()
+            .filter(|p| get(&merged, p).is_some())
+            .collect();
         match managed
             .iter_mut()
             .find(|m| m.same_id(manager, "Apply", None))
