@@ -1662,3 +1662,56 @@ async fn timed_controller_brings_a_statefulset_to_readiness() {
             .starts_with("10.0.")
     );
 }
+
+#[tokio::test]
+async fn odd_shapes_in_patches_never_crash_the_handler() {
+    let (d, c) = cluster().await;
+    sts_api(&c)
+        .patch("orders-db", &ssa(), &Patch::Apply(statefulset("200Gi", 3)))
+        .await
+        .unwrap();
+    d.settle(100);
+    let sts = "/apis/apps/v1/namespaces/orders/statefulsets/orders-db";
+    let pvc = "/api/v1/namespaces/orders/persistentvolumeclaims/data-orders-db-0";
+    let merge = "application/merge-patch+json";
+    let smp = "application/strategic-merge-patch+json";
+    let apply = "application/apply-patch+yaml";
+    let sts_fm = format!("{sts}?fieldManager=x");
+    let sts_force = format!("{sts}?fieldManager=x&force=true");
+    let cases: Vec<(&str, &str, &str, &[u8])> = vec![
+        ("PATCH", sts, merge, br#"{"spec": 5}"#),
+        ("PATCH", sts, merge, br#"{"metadata": []}"#),
+        ("PATCH", sts, merge, br#"{"metadata": {"labels": "x"}}"#),
+        ("PATCH", sts, merge, br#"{"spec": {"template": {"spec": {"containers": "x"}}}}"#),
+        ("PATCH", sts, smp, br#"{"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}}"#),
+        ("PATCH", sts, smp, br#"{"spec": {"volumeClaimTemplates": [1, "a", null]}}"#),
+        ("PATCH", sts, merge, b"null"),
+        ("PATCH", sts, merge, b"[]"),
+        ("PATCH", pvc, merge, br#"{"spec": {"resources": {"requests": {"storage": "lots"}}}}"#),
+        ("PATCH", pvc, merge, br#"{"spec": {"resources": {"requests": {"storage": 12}}}}"#),
+        ("PATCH", pvc, merge, br#"{"spec": null, "status": null}"#),
+        ("PATCH", &sts_fm, apply, br#"{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": "x"}"#),
+        ("PATCH", &sts_fm, apply, br#"{"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {"replicas": "three"}}"#),
+        ("PATCH", &sts_fm, apply, br#"{"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {"template": {"spec": {"containers": [{"ports": [{"containerPort": "x"}]}]}}}}"#),
+        ("PATCH", &sts_force, apply, b"apiVersion: apps/v1\nkind: StatefulSet\nspec:\n  replicas: 2\n"),
+        ("PUT", sts, "application/json", br#"{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "orders-db"}, "spec": []}"#),
+        ("POST", "/api/v1/namespaces/orders/configmaps", "application/json", br#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "x-"}, "data": {"a": 1}}"#),
+        ("DELETE", sts, "application/json", br#"{"propagationPolicy": 5, "preconditions": {"uid": 3}}"#),
+    ];
+    for (m, path, ct, body) in cases {
+        let (code, status) = raw(&d, m, path, ct, body).await;
+        assert_ne!(
+            status["message"],
+            "kube double: handler panicked",
+            "{m} {path} {}",
+            String::from_utf8_lossy(body)
+        );
+        assert!(
+            code < 500 || status["kind"] == "Status",
+            "{m} {path}: {code}"
+        );
+        d.tick();
+    }
+    d.settle(100);
+    assert!(c.apiserver_version().await.is_ok());
+}

@@ -9,7 +9,24 @@
 //! PVC / ExternalSecret controller with failure hooks.
 //!
 //! Include it from an integration test or bench with
-//! `#[path = "support/kube_double/mod.rs"] mod kube_double;`.
+//! `#[path = "support/kube_double/mod.rs"] mod kube_double;`, then
+//! `let d = KubeDouble::start().await;` and point a client at `d.url()`
+//! (`Client::try_from(Config::new(d.url().parse()?))`).
+//!
+//! Where it follows a v1.33 server rather than the v1.24 recordings:
+//! `persistentVolumeClaimRetentionPolicy` is defaulted, and the immutable
+//! StatefulSet message lists 'ordinals' and 'revisionHistoryLimit' among the
+//! mutable fields. Growing a PVC whose class lacks `allowVolumeExpansion` is
+//! the resize admission plugin's 403 `Forbidden` (as on a real server), not a
+//! 422. kube's client retries 429/503/504 by itself (`Config::default_retry`).
+//!
+//! Not simulated: authentication/RBAC, admission webhooks, HTTP/2, protobuf,
+//! `sendInitialEvents`/watch-list, 410 Gone for old resourceVersions (all
+//! events are kept), server-side field pruning of unknown fields other than
+//! the apply-path error, `$patch` directives of strategic merge patch,
+//! graceful pod termination, Namespace `Terminating` (deletion is immediate),
+//! PVC protection (a claim in use is deleted at once), scale subresources,
+//! Velero itself (Schedules are stored only), nodes.
 #![allow(dead_code)]
 
 mod controller;
