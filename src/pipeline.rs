@@ -76,7 +76,7 @@ pub fn load(path: &str, templates: Option<&Path>) -> Result<Loaded, Diagnostics>
     let Some(bp) = bp else { return fail(diags) };
     let (state, compile_diags) = compile::compile(&bp, &catalog);
     diags.extend(compile_diags);
-    let Some(state) = state else {
+    let Some(state) = state.filter(|_| !diags.has_errors()) else {
         return fail(diags);
     };
     let renderer = match Renderer::new(&catalog) {

@@ -1,0 +1,262 @@
+//! The binary as a user runs it: exit codes, where output goes, files written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn stateplan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stateplan"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("STATEPLAN_TEMPLATES")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("stateplan-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("tempdir");
+    d
+}
+
+#[test]
+fn check_ok_and_error_exit_codes() {
+    let ok = stateplan(&["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stderr).contains("ok blueprints/postgres-ha.toml: 1 workload"));
+
+    let dir = tempdir("check");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[target]\nsubscription = \"x\"\n").expect("write");
+    let out = stateplan(&["check", &bad.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.toml:2:16"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    assert!(!err.contains("\x1b["), "NO_COLOR must disable colour: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let out = stateplan(&["check", "no/such/blueprint.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read no/such/blueprint.toml"));
+}
+
+#[test]
+fn check_json_reports_diagnostics_with_positions() {
+    let dir = tempdir("json");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[target]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\ncluster = \"c\"\nlocation = \"westeurope\"\nkey_vault = \"kv-data\"\n[workloads]\na = \"postgres 3 replicas 20GB balanced zonal\"\n").expect("write");
+    let out = stateplan(&["--output", "json", "check", &bad.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["line"], 8);
+    assert_eq!(d["column"], 26);
+    assert!(d["hint"].as_str().is_some_and(|h| h.contains("200Gi") || h.contains("20Gi")), "{d}");
+}
+
+#[test]
+fn render_to_stdout_is_a_yaml_stream_in_apply_order() {
+    let out = stateplan(&["render", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stream = text(&out.stdout);
+    let kinds: Vec<&str> = stream.lines().filter_map(|l| l.strip_prefix("kind: ")).collect();
+    assert_eq!(kinds.first(), Some(&"Namespace"));
+    assert_eq!(kinds.last(), Some(&"Schedule"));
+    let sts = kinds.iter().position(|k| *k == "StatefulSet").expect("has a StatefulSet");
+    let svc = kinds.iter().position(|k| *k == "Service").expect("has a Service");
+    assert!(svc < sts);
+    assert!(text(&out.stderr).contains("stateplan-pending:"), "pending values are listed");
+}
+
+#[test]
+fn render_tree_is_byte_identical_and_removes_stale_files() {
+    let dir = tempdir("tree");
+    let out_dir = dir.join("gitops");
+    let out_s = out_dir.to_string_lossy().to_string();
+    let first = stateplan(&["render", "blueprints/design-example.toml", "-o", &out_s]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let snapshot = read_all(&out_dir);
+    assert!(snapshot.iter().any(|(p, _)| p == "kustomization.yaml"));
+    assert!(snapshot.iter().any(|(p, _)| p.starts_with("azure/") && p.ends_with(".json")));
+    assert!(snapshot.iter().any(|(p, _)| p == "cache/kustomization.yaml"));
+    let second = stateplan(&["render", "blueprints/design-example.toml", "-o", &out_s]);
+    assert_eq!(second.status.code(), Some(0));
+    assert_eq!(snapshot, read_all(&out_dir), "a second render must be byte-identical");
+
+    // Rendering a blueprint with fewer workloads removes the files of the old ones.
+    let third = stateplan(&["render", "blueprints/postgres-ha.toml", "-o", &out_s]);
+    assert_eq!(third.status.code(), Some(0));
+    assert!(!out_dir.join("cache").exists(), "stale workload folder removed");
+
+    // A folder stateplan did not write is refused.
+    let foreign = dir.join("foreign");
+    std::fs::create_dir_all(&foreign).expect("mkdir");
+    std::fs::write(foreign.join("notes.txt"), "mine").expect("write");
+    let refused = stateplan(&["render", "blueprints/postgres-ha.toml", "-o", &foreign.to_string_lossy()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(foreign.join("notes.txt")).expect("kept"), "mine");
+}
+
+fn read_all(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).expect("dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("under").to_string_lossy().replace('\\', "/");
+                out.push((rel, std::fs::read(&p).expect("read")));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn no_secret_values_in_any_output() {
+    let dir = tempdir("secrets");
+    let out_dir = dir.join("out");
+    let out = stateplan(&["render", "blueprints/design-example.toml", "-o", &out_dir.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0));
+    for (path, content) in read_all(&out_dir) {
+        let s = String::from_utf8_lossy(&content);
+        assert!(!s.contains("kind: Secret\n"), "{path} renders a Secret");
+        assert!(!s.contains("stringData"), "{path} has stringData");
+        assert!(!s.contains("\"value\""), "{path} has a secret value field");
+    }
+}
+
+#[test]
+fn explain_text_and_json() {
+    let out = stateplan(&["explain", "blueprints/design-example.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let t = text(&out.stdout);
+    for topic in ["disk:", "vm-size:", "pdb:", "placement:", "backup:", "secrets:", "pod-security:"] {
+        assert!(t.contains(topic), "explain lacks {topic}\n{t}");
+    }
+    assert!(t.contains("PremiumV2_LRS"));
+    let json = stateplan(&["--output", "json", "explain", "blueprints/mysql-single.toml"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let decisions = v["workloads"][0]["decisions"].as_array().expect("decisions");
+    let pdb = decisions.iter().find(|d| d["topic"] == "pdb").expect("pdb decision");
+    assert_eq!(pdb["choice"], "none", "single replica: no drain-blocking PDB");
+    assert!(pdb["reason"].as_str().is_some_and(|r| r.contains("block node drains")));
+    let disk = decisions.iter().find(|d| d["topic"] == "disk").expect("disk decision");
+    assert!(disk["choice"].as_str().is_some_and(|c| c.starts_with("Premium_ZRS")), "{disk}");
+}
+
+#[test]
+fn schema_is_json_and_validates_examples() {
+    let out = stateplan(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("blueprints")).expect("dir").flatten() {
+        let doc: toml::Value = toml::from_str(&std::fs::read_to_string(e.path()).expect("read")).expect("toml");
+        let json = serde_json::to_value(doc).expect("to json");
+        let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", e.path().display());
+    }
+    // And it rejects what check rejects structurally.
+    let bad = serde_json::json!({"target": {}, "workloads": {"a": {"engine": "postgres", "replica": 3}}});
+    assert!(!validator.is_valid(&bad));
+}
+
+#[test]
+fn schema_lists_the_same_workload_keys_as_the_parser() {
+    let schema: serde_json::Value = serde_json::from_str(stateplan::blueprint::JSON_SCHEMA).expect("json");
+    let mut keys: Vec<&str> = schema["$defs"]["workload"]["properties"].as_object().expect("props").keys().map(String::as_str).collect();
+    let mut known: Vec<&str> = stateplan::blueprint::WORKLOAD_KEYS.to_vec();
+    keys.sort();
+    known.sort();
+    assert_eq!(keys, known);
+}
+
+#[test]
+fn init_writes_a_blueprint_that_checks_for_every_engine() {
+    let dir = tempdir("init");
+    let list = stateplan(&["--output", "json", "templates", "list"]);
+    let files: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    let engines: Vec<String> = files
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|f| f["name"].as_str()?.strip_prefix("engines/")?.strip_suffix("/profile.toml").map(str::to_string))
+        .collect();
+    assert!(engines.len() >= 7, "{engines:?}");
+    for engine in engines {
+        let file = dir.join(format!("{engine}.toml"));
+        let f = file.to_string_lossy().to_string();
+        let out = stateplan(&["init", "--engine", &engine, &f]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let check = stateplan(&["check", &f]);
+        assert_eq!(check.status.code(), Some(0), "init --engine {engine} does not check:\n{}", text(&check.stderr));
+        let again = stateplan(&["init", "--engine", &engine, &f]);
+        assert_eq!(again.status.code(), Some(1), "init must not overwrite");
+    }
+}
+
+#[test]
+fn templates_show_and_unknown_name() {
+    let out = stateplan(&["templates", "show", "engines/postgres/profile.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("name = \"postgres\""));
+    let bad = stateplan(&["templates", "show", "kubernetes/statefulset.yml.j2"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("did you mean `kubernetes/statefulset.yaml.j2`?"));
+}
+
+#[test]
+fn broken_platform_template_names_file_and_line() {
+    let dir = tempdir("broken-templates");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    std::fs::write(dir.join("kubernetes/poddisruptionbudget.yaml.j2"), "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{ w.nmae }}\n").expect("write");
+    let out = stateplan(&["--templates", &dir.to_string_lossy(), "check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("poddisruptionbudget.yaml.j2:4:"), "{err}");
+    assert!(err.contains("undefined"), "{err}");
+}
+
+#[test]
+fn platform_template_rendering_a_secret_is_refused() {
+    let dir = tempdir("secret-template");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    std::fs::write(
+        dir.join("kubernetes/configmap.yaml.j2"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: leak\n  namespace: {{ w.namespace }}\nstringData:\n  password: hunter2\n",
+    )
+    .expect("write");
+    let out = stateplan(&["--templates", &dir.to_string_lossy(), "render", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("renders a Secret"));
+    assert!(text(&out.stdout).is_empty(), "nothing is printed on error");
+}
+
+#[test]
+fn completions_are_generated() {
+    let out = stateplan(&["completions", "bash"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("stateplan"));
+}
+
+#[test]
+fn help_has_examples() {
+    let out = stateplan(&["--help"]);
+    assert!(text(&out.stdout).contains("Examples:"));
+}
