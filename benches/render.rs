@@ -24,7 +24,10 @@ fn blueprint(n: usize, engines: &[&str]) -> String {
     let mut s = String::from(
         "name = \"bench\"\n[target]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg-bench\"\ncluster = \"aks-bench\"\nlocation = \"westeurope\"\nkey_vault = \"kv-bench\"\n[workloads]\n",
     );
-    let usable: Vec<_> = ENGINES.iter().filter(|(e, _)| engines.contains(e)).collect();
+    let usable: Vec<_> = ENGINES
+        .iter()
+        .filter(|(e, _)| engines.contains(e))
+        .collect();
     for i in 0..n {
         let (engine, rest) = usable[i % usable.len()];
         s.push_str(&format!("w{i:04} = \"{engine} {rest}\"\n"));
@@ -41,7 +44,10 @@ fn peak_rss_mib() -> Option<f64> {
 
 fn main() {
     // `cargo bench` passes `--bench`; ignore flags.
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let n = args.first().copied().unwrap_or(1000);
     let runs = args.get(1).copied().unwrap_or(10);
     let catalog = pipeline::catalog(None).expect("built-in catalog");

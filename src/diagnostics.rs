@@ -163,12 +163,12 @@ impl Diagnostics {
     /// them by file and position so output reads top to bottom.
     pub fn locate(&mut self) {
         for d in &mut self.items {
-            if let (Some(path), Some(span)) = (&d.file, &d.span) {
-                if let Some(f) = self.files.iter().find(|f| &f.path == path) {
-                    let (line, column) = f.line_column(span.start);
-                    d.line = Some(line);
-                    d.column = Some(column);
-                }
+            if let (Some(path), Some(span)) = (&d.file, &d.span)
+                && let Some(f) = self.files.iter().find(|f| &f.path == path)
+            {
+                let (line, column) = f.line_column(span.start);
+                d.line = Some(line);
+                d.column = Some(column);
             }
         }
         self.items.sort_by(|a, b| {

@@ -33,7 +33,7 @@ pub fn catalog(templates: Option<&Path>) -> Result<Catalog, Diagnostics> {
 }
 
 /// Reads and parses a blueprint file (`-` reads standard input).
-pub fn read_blueprint(path: &str) -> Result<String, Diagnostic> {
+pub fn read_blueprint(path: &str) -> Result<String, Box<Diagnostic>> {
     let bytes = if path == "-" {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
@@ -62,15 +62,12 @@ pub fn load(path: &str, templates: Option<&Path>) -> Result<Loaded, Diagnostics>
     let text = match read_blueprint(path) {
         Ok(t) => t,
         Err(e) => {
-            diags.push(e);
+            diags.push(*e);
             return fail(diags);
         }
     };
     diags.add_file(SourceFile::new(path, text.clone()));
-    let catalog = match catalog(templates) {
-        Ok(c) => c,
-        Err(d) => return Err(d),
-    };
+    let catalog = catalog(templates)?;
     let (bp, parse_diags) = blueprint::parse(path, &text);
     diags.extend(parse_diags);
     let Some(bp) = bp else { return fail(diags) };

@@ -275,14 +275,15 @@ pub fn parse(path: &str, text: &str) -> (Option<Blueprint>, Vec<Diagnostic>) {
 
 /// Reads a blueprint file's bytes into text, with the errors users hit:
 /// binary files, non-UTF-8, oversized input.
-pub fn decode_bytes(path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
+pub fn decode_bytes(path: &str, bytes: &[u8]) -> Result<String, Box<Diagnostic>> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::error(format!(
             "{path} is {} bytes; a blueprint may be at most {MAX_FILE_BYTES} bytes",
             bytes.len()
         ))
         .in_file(path)
-        .hint("is this the right file? blueprints are short TOML files"));
+        .hint("is this the right file? blueprints are short TOML files")
+        .into());
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Diagnostic::error(format!(
@@ -297,7 +298,8 @@ pub fn decode_bytes(path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
             "{path} contains NUL bytes; it looks like a binary file"
         ))
         .in_file(path)
-        .hint("pass the blueprint's .toml file"));
+        .hint("pass the blueprint's .toml file")
+        .into());
     }
     Ok(text.strip_prefix('\u{feff}').unwrap_or(text).to_string())
 }

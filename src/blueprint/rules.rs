@@ -360,7 +360,7 @@ impl Retention {
 
 pub(crate) fn retention(r: &mut Reader, s: &Spanned<String>) -> Option<Spanned<Retention>> {
     match parse_retention(&s.value) {
-        Some(h) if h == 0 => {
+        Some(0) => {
             r.error(s.span.clone(), "retention must be longer than zero")
                 .hint = Some("e.g. retain = \"30d\"".into());
             None

@@ -416,7 +416,7 @@ impl Compiler<'_> {
                 ),
                 format!("use at most {max} replicas"),
             );
-        } else if profile.quorum.warn_even && n >= 4 && n % 2 == 0 {
+        } else if profile.quorum.warn_even && n >= 4 && n.is_multiple_of(2) {
             self.warn(
                 replicas.span.clone(),
                 format!(
@@ -472,27 +472,27 @@ impl Compiler<'_> {
             );
         }
         let memory_limit = r.and_then(|r| r.memory_limit.as_ref());
-        if let Some(l) = memory_limit {
-            if l.value.milli() < memory.milli() {
-                self.error(
-                    l.span.clone(),
-                    format!(
-                        "memory_limit {} is below the memory request {memory}",
-                        l.value
-                    ),
-                    "a limit must be at least the request",
-                );
-            }
+        if let Some(l) = memory_limit
+            && l.value.milli() < memory.milli()
+        {
+            self.error(
+                l.span.clone(),
+                format!(
+                    "memory_limit {} is below the memory request {memory}",
+                    l.value
+                ),
+                "a limit must be at least the request",
+            );
         }
         let cpu_limit = r.and_then(|r| r.cpu_limit.as_ref());
-        if let Some(l) = cpu_limit {
-            if l.value.milli() < cpu.milli() {
-                self.error(
-                    l.span.clone(),
-                    format!("cpu_limit {} is below the cpu request {cpu}", l.value),
-                    "a limit must be at least the request",
-                );
-            }
+        if let Some(l) = cpu_limit
+            && l.value.milli() < cpu.milli()
+        {
+            self.error(
+                l.span.clone(),
+                format!("cpu_limit {} is below the cpu request {cpu}", l.value),
+                "a limit must be at least the request",
+            );
         }
         decisions.push(Decision {
             topic: "resources".into(),
@@ -638,9 +638,9 @@ fn spread_decision(spec: &WorkloadSpec, storage: &StorageClassPlan) -> Decision 
 }
 
 fn human_hours(h: u64) -> String {
-    if h % (24 * 7) == 0 {
+    if h.is_multiple_of(24 * 7) {
         format!("{} week(s)", h / (24 * 7))
-    } else if h % 24 == 0 {
+    } else if h.is_multiple_of(24) {
         format!("{} days", h / 24)
     } else {
         format!("{h} hours")

@@ -44,7 +44,7 @@ pub(super) fn decide(
             "split the data or choose another tier",
         );
     }
-    if (spec.storage.value.units_ceil() as u128) % (1 << 30) != 0 {
+    if !(spec.storage.value.units_ceil() as u128).is_multiple_of(1 << 30) {
         c.warn(
             size_span.clone(),
             format!(
@@ -95,10 +95,10 @@ pub(super) fn decide(
                 .iops
                 .as_ref()
                 .map_or(p.default_iops.min(max_iops), |i| i.value as u64);
-            if let Some(i) = &spec.disk.iops {
-                if want_iops < p.min_iops || want_iops > max_iops {
-                    c.error(i.span.clone(), format!("{tier} with {gib} GiB allows {}..={max_iops} IOPS, found {want_iops}", p.min_iops), format!("Azure allows at most {} IOPS per GiB on {sku}; grow the disk or lower iops", p.max_iops_per_gib));
-                }
+            if let Some(i) = &spec.disk.iops
+                && (want_iops < p.min_iops || want_iops > max_iops)
+            {
+                c.error(i.span.clone(), format!("{tier} with {gib} GiB allows {}..={max_iops} IOPS, found {want_iops}", p.min_iops), format!("Azure allows at most {} IOPS per GiB on {sku}; grow the disk or lower iops", p.max_iops_per_gib));
             }
             let max_mbps = p
                 .max_mbps
@@ -109,10 +109,10 @@ pub(super) fn decide(
                 .throughput_mbps
                 .as_ref()
                 .map_or(p.default_mbps.min(max_mbps), |m| m.value as u64);
-            if let Some(m) = &spec.disk.throughput_mbps {
-                if want_mbps < p.min_mbps || want_mbps > max_mbps {
-                    c.error(m.span.clone(), format!("{tier} with {want_iops} IOPS allows {}..={max_mbps} MBps, found {want_mbps}", p.min_mbps), format!("throughput may be at most {} MBps per provisioned IOPS", p.max_mbps_per_iops));
-                }
+            if let Some(m) = &spec.disk.throughput_mbps
+                && (want_mbps < p.min_mbps || want_mbps > max_mbps)
+            {
+                c.error(m.span.clone(), format!("{tier} with {want_iops} IOPS allows {}..={max_mbps} MBps, found {want_mbps}", p.min_mbps), format!("throughput may be at most {} MBps per provisioned IOPS", p.max_mbps_per_iops));
             }
             parameters.insert("DiskIOPSReadWrite".into(), want_iops.to_string());
             parameters.insert("DiskMBpsReadWrite".into(), want_mbps.to_string());

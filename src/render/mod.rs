@@ -60,8 +60,8 @@ pub fn render(state: &DesiredState, renderer: &Renderer<'_>) -> Result<Rendered,
     // workload that uses them; identical copies merge, different ones are an
     // error naming both workloads.
     let mut shared: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    for w in &state.workloads {
-        match renderer.workload(state, w) {
+    for (w, result) in state.workloads.iter().zip(render_all(state, renderer)) {
+        match result {
             Ok(list) => {
                 for obj in list {
                     if obj.workload.is_none() {
@@ -110,6 +110,62 @@ pub fn render(state: &DesiredState, renderer: &Renderer<'_>) -> Result<Rendered,
         objects,
         azure,
         pending,
+    })
+}
+
+/// Renders every workload, spreading them over the available cores. Results
+/// come back in blueprint order, so output stays deterministic.
+fn render_all(
+    state: &DesiredState,
+    renderer: &Renderer<'_>,
+) -> Vec<Result<Vec<DesiredObject>, RenderErrors>> {
+    let n = state.workloads.len();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .min(n / 16)
+        .max(1);
+    if threads == 1 {
+        return state
+            .workloads
+            .iter()
+            .map(|w| renderer.workload(state, w))
+            .collect();
+    }
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = state
+            .workloads
+            .chunks(chunk)
+            .map(|ws| {
+                (
+                    ws.len(),
+                    scope.spawn(move || {
+                        ws.iter()
+                            .map(|w| renderer.workload(state, w))
+                            .collect::<Vec<_>>()
+                    }),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(len, h)| {
+                // A panicking render thread is a bug; report it per workload
+                // rather than taking the process down.
+                h.join().unwrap_or_else(|_| {
+                    (0..len)
+                        .map(|_| {
+                            Err(RenderErrors {
+                                diagnostics: vec![Diagnostic::error(
+                                    "internal error while rendering; please report it",
+                                )],
+                                sources: Vec::new(),
+                            })
+                        })
+                        .collect()
+                })
+            })
+            .collect()
     })
 }
 
