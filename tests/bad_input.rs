@@ -7,7 +7,8 @@ use stateplan::catalog::Catalog;
 use stateplan::diagnostics::{Diagnostic, Diagnostics, SourceFile};
 use stateplan::{blueprint, compile};
 
-static CATALOG: LazyLock<Catalog> = LazyLock::new(|| Catalog::load(None).expect("built-in catalog loads"));
+static CATALOG: LazyLock<Catalog> =
+    LazyLock::new(|| Catalog::load(None).expect("built-in catalog loads"));
 
 const TARGET: &str = r#"[target]
 subscription = "00000000-0000-0000-0000-000000000000"
@@ -37,12 +38,21 @@ fn diagnose(text: &str) -> Vec<Diagnostic> {
 #[track_caller]
 fn expect_error(text: &str, message: &str, line: usize, column: usize) {
     let diags = diagnose(text);
-    let found = diags.iter().find(|d| d.is_error() && d.message.contains(message));
+    let found = diags
+        .iter()
+        .find(|d| d.is_error() && d.message.contains(message));
     let Some(d) = found else {
         panic!("no error containing {message:?}; got:\n{diags:#?}\n--- input ---\n{text}");
     };
-    assert_eq!((d.line, d.column), (Some(line), Some(column)), "position of {message:?} in:\n{text}\n{d:#?}");
-    assert!(d.hint.as_deref().is_some_and(|h| !h.is_empty()), "no hint for {message:?}: {d:#?}");
+    assert_eq!(
+        (d.line, d.column),
+        (Some(line), Some(column)),
+        "position of {message:?} in:\n{text}\n{d:#?}"
+    );
+    assert!(
+        d.hint.as_deref().is_some_and(|h| !h.is_empty()),
+        "no hint for {message:?}: {d:#?}"
+    );
 }
 
 /// A workload section appended to a valid target: line 7 is `[workloads]`,
@@ -69,22 +79,44 @@ fn empty_file() {
 #[test]
 fn toml_syntax_error() {
     // An unterminated string: reported where the line ends.
-    expect_error(&workloads("cache = \"valkey 3 replicas\n"), "invalid TOML", 8, 27);
+    expect_error(
+        &workloads("cache = \"valkey 3 replicas\n"),
+        "invalid TOML",
+        8,
+        27,
+    );
 }
 
 #[test]
 fn duplicate_key() {
-    expect_error(&workloads("a = \"valkey 3 replicas 20Gi balanced zonal\"\na = \"valkey 1 replica 20Gi balanced zonal\"\n"), "invalid TOML", 9, 1);
+    expect_error(
+        &workloads(
+            "a = \"valkey 3 replicas 20Gi balanced zonal\"\na = \"valkey 1 replica 20Gi balanced zonal\"\n",
+        ),
+        "invalid TOML",
+        9,
+        1,
+    );
 }
 
 #[test]
 fn unknown_top_level_key() {
-    expect_error(&format!("{TARGET}[workload]\n"), "unknown key `workload` in the blueprint", 7, 2);
+    expect_error(
+        &format!("{TARGET}[workload]\n"),
+        "unknown key `workload` in the blueprint",
+        7,
+        2,
+    );
 }
 
 #[test]
 fn missing_target() {
-    expect_error("[workloads]\na = \"valkey 1 replica 20Gi balanced zonal\"\n", "no [target] section", 1, 1);
+    expect_error(
+        "[workloads]\na = \"valkey 1 replica 20Gi balanced zonal\"\n",
+        "no [target] section",
+        1,
+        1,
+    );
 }
 
 #[test]
@@ -94,236 +126,489 @@ fn missing_workloads() {
 
 #[test]
 fn empty_workloads() {
-    expect_error(&format!("workloads = {{}}\n{TARGET}"), "[workloads] is empty", 1, 13);
+    expect_error(
+        &format!("workloads = {{}}\n{TARGET}"),
+        "[workloads] is empty",
+        1,
+        13,
+    );
 }
 
 #[test]
 fn target_is_not_a_table() {
-    expect_error("target = \"aks\"\n[workloads]\na = \"valkey 1 replica 20Gi balanced zonal\"\n", "[target] must be a table", 1, 10);
+    expect_error(
+        "target = \"aks\"\n[workloads]\na = \"valkey 1 replica 20Gi balanced zonal\"\n",
+        "[target] must be a table",
+        1,
+        10,
+    );
 }
 
 #[test]
 fn unknown_target_key_suggests() {
     let text = TARGET.replace("key_vault", "keyvault");
-    expect_error(&format!("{text}[workloads]\na = \"valkey 1 replica 20Gi balanced zonal\"\n"), "unknown key `keyvault` in [target]", 6, 1);
+    expect_error(
+        &format!("{text}[workloads]\na = \"valkey 1 replica 20Gi balanced zonal\"\n"),
+        "unknown key `keyvault` in [target]",
+        6,
+        1,
+    );
     let d = diagnose(&format!("{text}[workloads]\n"));
-    assert!(d.iter().any(|d| d.hint.as_deref() == Some("did you mean `key_vault`?")), "{d:#?}");
+    assert!(
+        d.iter()
+            .any(|d| d.hint.as_deref() == Some("did you mean `key_vault`?")),
+        "{d:#?}"
+    );
 }
 
 #[test]
 fn bad_subscription() {
     let text = TARGET.replace("00000000-0000-0000-0000-000000000000", "my-subscription");
-    expect_error(&format!("{text}[workloads]\n"), "is not a subscription ID", 2, 16);
+    expect_error(
+        &format!("{text}[workloads]\n"),
+        "is not a subscription ID",
+        2,
+        16,
+    );
 }
 
 #[test]
 fn bad_location() {
     let text = TARGET.replace("\"westeurope\"", "\"West Europe\"");
-    expect_error(&format!("{text}[workloads]\n"), "location `West Europe` is not an Azure region name", 5, 12);
+    expect_error(
+        &format!("{text}[workloads]\n"),
+        "location `West Europe` is not an Azure region name",
+        5,
+        12,
+    );
     let d = diagnose(&format!("{text}[workloads]\n"));
-    assert!(d.iter().any(|d| d.hint.as_deref() == Some("use the programmatic name: \"westeurope\"")));
+    assert!(
+        d.iter()
+            .any(|d| d.hint.as_deref() == Some("use the programmatic name: \"westeurope\""))
+    );
 }
 
 #[test]
 fn bad_key_vault_name() {
     let text = TARGET.replace("kv-data-prod", "kv--data");
-    expect_error(&format!("{text}[workloads]\n"), "is not a valid Key Vault name", 6, 13);
+    expect_error(
+        &format!("{text}[workloads]\n"),
+        "is not a valid Key Vault name",
+        6,
+        13,
+    );
 }
 
 #[test]
 fn target_value_wrong_type() {
     let text = TARGET.replace("cluster = \"aks-prod\"", "cluster = 42");
-    expect_error(&format!("{text}[workloads]\n"), "`cluster` must be a string, found an integer", 4, 11);
+    expect_error(
+        &format!("{text}[workloads]\n"),
+        "`cluster` must be a string, found an integer",
+        4,
+        11,
+    );
 }
 
 #[test]
 fn blueprint_name_invalid() {
-    expect_error(&format!("name = \"Orders_DB\"\n{TARGET}[workloads]\n"), "blueprint name `Orders_DB`", 1, 8);
+    expect_error(
+        &format!("name = \"Orders_DB\"\n{TARGET}[workloads]\n"),
+        "blueprint name `Orders_DB`",
+        1,
+        8,
+    );
 }
 
 // --- compact form ----------------------------------------------------------
 
 #[test]
 fn compact_unknown_engine_points_at_token() {
-    expect_error(&workloads("cache = \"valkee 3 replicas 20Gi balanced zone-redundant\"\n"), "unknown engine `valkee`", 8, 10);
-    let d = diagnose(&workloads("cache = \"valkee 3 replicas 20Gi balanced zone-redundant\"\n"));
-    assert!(d[0].hint.as_deref().is_some_and(|h| h.starts_with("did you mean `valkey`?")), "{d:#?}");
+    expect_error(
+        &workloads("cache = \"valkee 3 replicas 20Gi balanced zone-redundant\"\n"),
+        "unknown engine `valkee`",
+        8,
+        10,
+    );
+    let d = diagnose(&workloads(
+        "cache = \"valkee 3 replicas 20Gi balanced zone-redundant\"\n",
+    ));
+    assert!(
+        d[0].hint
+            .as_deref()
+            .is_some_and(|h| h.starts_with("did you mean `valkey`?")),
+        "{d:#?}"
+    );
 }
 
 #[test]
 fn compact_replica_count_not_a_number() {
-    expect_error(&workloads("cache = \"valkey three replicas 20Gi balanced zone-redundant\"\n"), "expected the number of replicas, found `three`", 8, 17);
+    expect_error(
+        &workloads("cache = \"valkey three replicas 20Gi balanced zone-redundant\"\n"),
+        "expected the number of replicas, found `three`",
+        8,
+        17,
+    );
 }
 
 #[test]
 fn compact_zero_replicas() {
-    expect_error(&workloads("cache = \"valkey 0 replicas 20Gi balanced zone-redundant\"\n"), "replicas must be at least 1", 8, 17);
+    expect_error(
+        &workloads("cache = \"valkey 0 replicas 20Gi balanced zone-redundant\"\n"),
+        "replicas must be at least 1",
+        8,
+        17,
+    );
 }
 
 #[test]
 fn compact_missing_replicas_word() {
-    expect_error(&workloads("cache = \"valkey 3 nodes 20Gi balanced zone-redundant\"\n"), "expected `replicas` after the count, found `nodes`", 8, 19);
+    expect_error(
+        &workloads("cache = \"valkey 3 nodes 20Gi balanced zone-redundant\"\n"),
+        "expected `replicas` after the count, found `nodes`",
+        8,
+        19,
+    );
 }
 
 #[test]
 fn compact_size_in_gb_suggests_gi() {
-    expect_error(&workloads("cache = \"valkey 3 replicas 200GB balanced zone-redundant\"\n"), "storage `200GB` is not a Kubernetes quantity", 8, 28);
-    let d = diagnose(&workloads("cache = \"valkey 3 replicas 200GB balanced zone-redundant\"\n"));
-    assert!(d[0].hint.as_deref().is_some_and(|h| h.contains("did you mean 200Gi?")), "{d:#?}");
+    expect_error(
+        &workloads("cache = \"valkey 3 replicas 200GB balanced zone-redundant\"\n"),
+        "storage `200GB` is not a Kubernetes quantity",
+        8,
+        28,
+    );
+    let d = diagnose(&workloads(
+        "cache = \"valkey 3 replicas 200GB balanced zone-redundant\"\n",
+    ));
+    assert!(
+        d[0].hint
+            .as_deref()
+            .is_some_and(|h| h.contains("did you mean 200Gi?")),
+        "{d:#?}"
+    );
 }
 
 #[test]
 fn compact_unknown_tier() {
-    expect_error(&workloads("cache = \"valkey 3 replicas 20Gi premium zone-redundant\"\n"), "unknown storage tier `premium`", 8, 33);
-    let d = diagnose(&workloads("cache = \"valkey 3 replicas 20Gi premium zone-redundant\"\n"));
-    assert!(d[0].hint.as_deref().is_some_and(|h| h.contains("did you mean `balanced`?")), "{d:#?}");
+    expect_error(
+        &workloads("cache = \"valkey 3 replicas 20Gi premium zone-redundant\"\n"),
+        "unknown storage tier `premium`",
+        8,
+        33,
+    );
+    let d = diagnose(&workloads(
+        "cache = \"valkey 3 replicas 20Gi premium zone-redundant\"\n",
+    ));
+    assert!(
+        d[0].hint
+            .as_deref()
+            .is_some_and(|h| h.contains("did you mean `balanced`?")),
+        "{d:#?}"
+    );
 }
 
 #[test]
 fn compact_unknown_redundancy() {
-    expect_error(&workloads("cache = \"valkey 3 replicas 20Gi balanced zone-redudant\"\n"), "unknown redundancy `zone-redudant`", 8, 42);
+    expect_error(
+        &workloads("cache = \"valkey 3 replicas 20Gi balanced zone-redudant\"\n"),
+        "unknown redundancy `zone-redudant`",
+        8,
+        42,
+    );
 }
 
 #[test]
 fn compact_missing_parts() {
-    expect_error(&workloads("cache = \"valkey 3 replicas 20Gi\"\n"), "missing the storage tier", 8, 32);
+    expect_error(
+        &workloads("cache = \"valkey 3 replicas 20Gi\"\n"),
+        "missing the storage tier",
+        8,
+        32,
+    );
 }
 
 #[test]
 fn compact_extra_token() {
-    expect_error(&workloads("cache = \"valkey 3 replicas 20Gi balanced zonal fast\"\n"), "unexpected `fast`", 8, 48);
+    expect_error(
+        &workloads("cache = \"valkey 3 replicas 20Gi balanced zonal fast\"\n"),
+        "unexpected `fast`",
+        8,
+        48,
+    );
 }
 
 #[test]
 fn compact_empty_string() {
-    expect_error(&workloads("cache = \"\"\n"), "workload `cache` is an empty string", 8, 9);
+    expect_error(
+        &workloads("cache = \"\"\n"),
+        "workload `cache` is an empty string",
+        8,
+        9,
+    );
 }
 
 #[test]
 fn compact_with_escape_points_at_whole_string() {
     // Escapes make in-string columns inexact: the whole string is marked.
-    expect_error(&workloads("cache = \"valkey 3 replicas 20Gi \\u0062alanced zonal-x\"\n"), "unknown redundancy `zonal-x`", 8, 9);
+    expect_error(
+        &workloads("cache = \"valkey 3 replicas 20Gi \\u0062alanced zonal-x\"\n"),
+        "unknown redundancy `zonal-x`",
+        8,
+        9,
+    );
 }
 
 #[test]
 fn workload_wrong_type() {
-    expect_error(&workloads("cache = 3\n"), "workload `cache` must be a string or a table, found an integer", 8, 9);
+    expect_error(
+        &workloads("cache = 3\n"),
+        "workload `cache` must be a string or a table, found an integer",
+        8,
+        9,
+    );
 }
 
 #[test]
 fn workload_name_not_dns() {
-    expect_error(&workloads("Orders_DB = \"postgres 1 replica 20Gi balanced none\"\n"), "workload name `Orders_DB`", 8, 1);
+    expect_error(
+        &workloads("Orders_DB = \"postgres 1 replica 20Gi balanced none\"\n"),
+        "workload name `Orders_DB`",
+        8,
+        1,
+    );
 }
 
 #[test]
 fn workload_name_too_long() {
     let name = "a".repeat(41);
-    expect_error(&workloads(&format!("{name} = \"postgres 1 replica 20Gi balanced none\"\n")), "is 41 characters long", 8, 1);
+    expect_error(
+        &workloads(&format!(
+            "{name} = \"postgres 1 replica 20Gi balanced none\"\n"
+        )),
+        "is 41 characters long",
+        8,
+        1,
+    );
 }
 
 // --- full form -------------------------------------------------------------
 
 #[test]
 fn full_unknown_key_suggests() {
-    expect_error(&full(&format!("{FULL_OK}replica = 3\n")), "unknown key `replica` in [workloads.db]", 13, 1);
+    expect_error(
+        &full(&format!("{FULL_OK}replica = 3\n")),
+        "unknown key `replica` in [workloads.db]",
+        13,
+        1,
+    );
     let d = diagnose(&full(&format!("{FULL_OK}replica = 3\n")));
-    assert!(d.iter().any(|d| d.hint.as_deref() == Some("did you mean `replicas`?")), "{d:#?}");
+    assert!(
+        d.iter()
+            .any(|d| d.hint.as_deref() == Some("did you mean `replicas`?")),
+        "{d:#?}"
+    );
 }
 
 #[test]
 fn full_missing_engine() {
-    expect_error(&full("replicas = 3\nstorage = \"100Gi\"\ntier = \"balanced\"\nredundancy = \"none\"\n"), "missing required key `engine`", 7, 1);
+    expect_error(
+        &full("replicas = 3\nstorage = \"100Gi\"\ntier = \"balanced\"\nredundancy = \"none\"\n"),
+        "missing required key `engine`",
+        7,
+        1,
+    );
 }
 
 #[test]
 fn full_replicas_wrong_type() {
-    expect_error(&full(&FULL_OK.replace("replicas = 3", "replicas = 3.5")), "`replicas` must be a whole number", 9, 12);
+    expect_error(
+        &full(&FULL_OK.replace("replicas = 3", "replicas = 3.5")),
+        "`replicas` must be a whole number",
+        9,
+        12,
+    );
 }
 
 #[test]
 fn full_replicas_out_of_range() {
-    expect_error(&full(&FULL_OK.replace("replicas = 3", "replicas = 0")), "`replicas` must be between 1 and 99, found 0", 9, 12);
+    expect_error(
+        &full(&FULL_OK.replace("replicas = 3", "replicas = 0")),
+        "`replicas` must be between 1 and 99, found 0",
+        9,
+        12,
+    );
 }
 
 #[test]
 fn full_unknown_version() {
-    expect_error(&full(&format!("{FULL_OK}version = \"9\"\n")), "postgres version `9` is not available", 13, 11);
+    expect_error(
+        &full(&format!("{FULL_OK}version = \"9\"\n")),
+        "postgres version `9` is not available",
+        13,
+        11,
+    );
 }
 
 #[test]
 fn full_bad_memory_quantity() {
-    expect_error(&full(&format!("{FULL_OK}resources = {{ cpu = \"2\", memory = \"8 gigs\" }}\n")), "memory `8 gigs` is not a Kubernetes quantity", 13, 35);
+    expect_error(
+        &full(&format!(
+            "{FULL_OK}resources = {{ cpu = \"2\", memory = \"8 gigs\" }}\n"
+        )),
+        "memory `8 gigs` is not a Kubernetes quantity",
+        13,
+        35,
+    );
 }
 
 #[test]
 fn full_memory_limit_below_request() {
-    expect_error(&full(&format!("{FULL_OK}resources = {{ memory = \"8Gi\", memory_limit = \"4Gi\" }}\n")), "memory_limit 4Gi is below the memory request 8Gi", 13, 46);
+    expect_error(
+        &full(&format!(
+            "{FULL_OK}resources = {{ memory = \"8Gi\", memory_limit = \"4Gi\" }}\n"
+        )),
+        "memory_limit 4Gi is below the memory request 8Gi",
+        13,
+        46,
+    );
 }
 
 #[test]
 fn full_unknown_resources_key() {
-    expect_error(&full(&format!("{FULL_OK}resources = {{ cpus = \"2\" }}\n")), "unknown key `cpus`", 13, 15);
+    expect_error(
+        &full(&format!("{FULL_OK}resources = {{ cpus = \"2\" }}\n")),
+        "unknown key `cpus`",
+        13,
+        15,
+    );
 }
 
 #[test]
 fn full_bad_cron() {
-    expect_error(&full(&format!("{FULL_OK}backup = {{ schedule = \"0 25 * * *\" }}\n")), "hour `25` is out of range 0-23", 13, 23);
+    expect_error(
+        &full(&format!(
+            "{FULL_OK}backup = {{ schedule = \"0 25 * * *\" }}\n"
+        )),
+        "hour `25` is out of range 0-23",
+        13,
+        23,
+    );
 }
 
 #[test]
 fn full_bad_retention() {
-    expect_error(&full(&format!("{FULL_OK}backup = {{ retain = \"30 days\" }}\n")), "retention `30 days` is not a duration", 13, 21);
+    expect_error(
+        &full(&format!("{FULL_OK}backup = {{ retain = \"30 days\" }}\n")),
+        "retention `30 days` is not a duration",
+        13,
+        21,
+    );
 }
 
 #[test]
 fn full_bad_namespace() {
-    expect_error(&full(&format!("{FULL_OK}namespace = \"Orders\"\n")), "namespace `Orders`", 13, 13);
+    expect_error(
+        &full(&format!("{FULL_OK}namespace = \"Orders\"\n")),
+        "namespace `Orders`",
+        13,
+        13,
+    );
 }
 
 #[test]
 fn full_bad_secret_name() {
-    expect_error(&full(&format!("{FULL_OK}secrets = [\"app_password\"]\n")), "secret name `app_password` is not valid", 13, 12);
+    expect_error(
+        &full(&format!("{FULL_OK}secrets = [\"app_password\"]\n")),
+        "secret name `app_password` is not valid",
+        13,
+        12,
+    );
 }
 
 #[test]
 fn full_duplicate_secret() {
-    expect_error(&full(&format!("{FULL_OK}secrets = [\"a\", \"a\"]\n")), "secret `a` is listed twice", 13, 17);
+    expect_error(
+        &full(&format!("{FULL_OK}secrets = [\"a\", \"a\"]\n")),
+        "secret `a` is listed twice",
+        13,
+        17,
+    );
 }
 
 #[test]
 fn full_reserved_label() {
-    expect_error(&full(&format!("{FULL_OK}labels = {{ \"app.kubernetes.io/managed-by\" = \"me\" }}\n")), "is set by stateplan itself", 13, 12);
+    expect_error(
+        &full(&format!(
+            "{FULL_OK}labels = {{ \"app.kubernetes.io/managed-by\" = \"me\" }}\n"
+        )),
+        "is set by stateplan itself",
+        13,
+        12,
+    );
 }
 
 #[test]
 fn full_bad_label_value() {
-    expect_error(&full(&format!("{FULL_OK}labels = {{ team = \"pay ments\" }}\n")), "label value `pay ments` is not valid", 13, 12);
+    expect_error(
+        &full(&format!("{FULL_OK}labels = {{ team = \"pay ments\" }}\n")),
+        "label value `pay ments` is not valid",
+        13,
+        12,
+    );
 }
 
 #[test]
 fn full_bad_pool_name() {
-    expect_error(&full(&format!("{FULL_OK}node_pool = {{ name = \"db-pool\" }}\n")), "node pool name `db-pool` is not valid for AKS", 13, 22);
+    expect_error(
+        &full(&format!("{FULL_OK}node_pool = {{ name = \"db-pool\" }}\n")),
+        "node pool name `db-pool` is not valid for AKS",
+        13,
+        22,
+    );
 }
 
 #[test]
 fn full_bad_zone() {
-    expect_error(&full(&format!("{FULL_OK}node_pool = {{ zones = [\"1\", \"4\"] }}\n")), "`4` is not an availability zone", 13, 29);
+    expect_error(
+        &full(&format!(
+            "{FULL_OK}node_pool = {{ zones = [\"1\", \"4\"] }}\n"
+        )),
+        "`4` is not an availability zone",
+        13,
+        29,
+    );
 }
 
 #[test]
 fn full_autoscale_half_set() {
-    expect_error(&full(&format!("{FULL_OK}node_pool = {{ min_count = 3 }}\n")), "needs both min_count and max_count", 13, 27);
+    expect_error(
+        &full(&format!("{FULL_OK}node_pool = {{ min_count = 3 }}\n")),
+        "needs both min_count and max_count",
+        13,
+        27,
+    );
 }
 
 #[test]
 fn full_vm_size_without_premium_storage() {
-    expect_error(&full(&format!("{FULL_OK}node_pool = {{ vm_size = \"Standard_D8d_v5\" }}\n")), "cannot attach Premium_LRS disks", 13, 25);
+    expect_error(
+        &full(&format!(
+            "{FULL_OK}node_pool = {{ vm_size = \"Standard_D8d_v5\" }}\n"
+        )),
+        "cannot attach Premium_LRS disks",
+        13,
+        25,
+    );
 }
 
 #[test]
 fn full_vm_size_too_small() {
     expect_error(
-        &full(&format!("{FULL_OK}resources = {{ cpu = \"4\", memory = \"16Gi\" }}\nnode_pool = {{ vm_size = \"Standard_D2ds_v5\" }}\n")),
+        &full(&format!(
+            "{FULL_OK}resources = {{ cpu = \"4\", memory = \"16Gi\" }}\nnode_pool = {{ vm_size = \"Standard_D2ds_v5\" }}\n"
+        )),
         "Standard_D2ds_v5 (2 vCPU, 8 GiB) cannot fit",
         14,
         25,
@@ -332,49 +617,96 @@ fn full_vm_size_too_small() {
 
 #[test]
 fn full_disk_iops_on_balanced() {
-    expect_error(&full(&format!("{FULL_OK}disk = {{ iops = 5000 }}\n")), "disk.iops applies only to tiers with provisioned performance", 13, 17);
+    expect_error(
+        &full(&format!("{FULL_OK}disk = {{ iops = 5000 }}\n")),
+        "disk.iops applies only to tiers with provisioned performance",
+        13,
+        17,
+    );
 }
 
 #[test]
 fn full_disk_iops_too_high_for_size() {
-    let body = FULL_OK.replace("balanced", "fast-ssd").replace("100Gi", "10Gi");
-    expect_error(&full(&format!("{body}disk = {{ iops = 20000 }}\n")), "fast-ssd with 10 GiB allows 3000..=5000 IOPS, found 20000", 13, 17);
+    let body = FULL_OK
+        .replace("balanced", "fast-ssd")
+        .replace("100Gi", "10Gi");
+    expect_error(
+        &full(&format!("{body}disk = {{ iops = 20000 }}\n")),
+        "fast-ssd with 10 GiB allows 3000..=5000 IOPS, found 20000",
+        13,
+        17,
+    );
 }
 
 // --- engine and redundancy rules ------------------------------------------
 
 #[test]
 fn single_replica_zone_redundant_on_fast_ssd() {
-    let body = FULL_OK.replace("replicas = 3", "replicas = 1").replace("balanced", "fast-ssd");
-    expect_error(&full(&body), "zone-redundant with 1 replica needs a zone-redundant disk", 12, 14);
+    let body = FULL_OK
+        .replace("replicas = 3", "replicas = 1")
+        .replace("balanced", "fast-ssd");
+    expect_error(
+        &full(&body),
+        "zone-redundant with 1 replica needs a zone-redundant disk",
+        12,
+        14,
+    );
 }
 
 #[test]
 fn shared_files_below_minimum() {
-    expect_error(&workloads("files = \"postgres 1 replica 50Gi shared-files none\"\n"), "shared-files volumes must be at least 100 GiB", 8, 29);
+    expect_error(
+        &workloads("files = \"postgres 1 replica 50Gi shared-files none\"\n"),
+        "shared-files volumes must be at least 100 GiB",
+        8,
+        29,
+    );
 }
 
 #[test]
 fn mongodb_two_replicas_refused() {
-    expect_error(&workloads("docs = \"mongodb 2 replicas 50Gi balanced zone-redundant\"\n"), "mongodb with 2 replicas is refused", 8, 17);
+    expect_error(
+        &workloads("docs = \"mongodb 2 replicas 50Gi balanced zone-redundant\"\n"),
+        "mongodb with 2 replicas is refused",
+        8,
+        17,
+    );
 }
 
 #[test]
 fn kafka_two_replicas_refused() {
-    expect_error(&workloads("events = \"kafka 2 replicas 50Gi balanced zone-redundant\"\n"), "kafka with 2 replicas is refused", 8, 17);
+    expect_error(
+        &workloads("events = \"kafka 2 replicas 50Gi balanced zone-redundant\"\n"),
+        "kafka with 2 replicas is refused",
+        8,
+        17,
+    );
 }
 
 #[test]
 fn zonal_with_three_zones() {
     let body = FULL_OK.replace("zone-redundant", "zonal");
-    expect_error(&full(&format!("{body}node_pool = {{ zones = [\"1\", \"2\", \"3\"] }}\n")), "zonal keeps all replicas in one zone", 13, 23);
+    expect_error(
+        &full(&format!(
+            "{body}node_pool = {{ zones = [\"1\", \"2\", \"3\"] }}\n"
+        )),
+        "zonal keeps all replicas in one zone",
+        13,
+        23,
+    );
 }
 
 #[test]
 fn even_replicas_warn_for_consensus_engines() {
-    let d = diagnose(&workloads("events = \"kafka 4 replicas 50Gi balanced zone-redundant\"\n"));
+    let d = diagnose(&workloads(
+        "events = \"kafka 4 replicas 50Gi balanced zone-redundant\"\n",
+    ));
     let w = d.iter().find(|d| !d.is_error()).expect("a warning");
-    assert!(w.message.contains("4 kafka replicas tolerate no more failures than 3"), "{w:#?}");
+    assert!(
+        w.message
+            .contains("4 kafka replicas tolerate no more failures than 3"),
+        "{w:#?}"
+    );
     assert_eq!((w.line, w.column), (Some(8), Some(18)));
     assert!(!d.iter().any(Diagnostic::is_error), "{d:#?}");
 }
@@ -385,18 +717,29 @@ fn all_errors_of_a_file_are_reported_together() {
         "a = \"valkee 3 replicas 20Gi balanced zonal\"\nb = \"postgres 3 replicas 20GB balanced zonal\"\nc = \"mysql 3 replicas 20Gi premium zonal\"\n",
     );
     let d = diagnose(&text);
-    let errors: Vec<_> = d.iter().filter(|d| d.is_error()).map(|d| (d.line, d.message.as_str())).collect();
+    let errors: Vec<_> = d
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| (d.line, d.message.as_str()))
+        .collect();
     // Parse errors (b, c) and compile errors (a's engine) come together.
     assert_eq!(errors.len(), 3, "{errors:#?}");
-    assert_eq!(errors.iter().map(|e| e.0).collect::<Vec<_>>(), vec![Some(8), Some(9), Some(10)]);
+    assert_eq!(
+        errors.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![Some(8), Some(9), Some(10)]
+    );
 }
 
 // --- hostile input -----------------------------------------------------------
 
 #[test]
 fn binary_input_is_refused() {
-    let d = blueprint::decode_bytes("x.toml", &[0x7f, b'E', b'L', b'F', 0, 1, 2, 0xff]).unwrap_err();
-    assert!(d.message.contains("not UTF-8") || d.message.contains("NUL"), "{d:#?}");
+    let d =
+        blueprint::decode_bytes("x.toml", &[0x7f, b'E', b'L', b'F', 0, 1, 2, 0xff]).unwrap_err();
+    assert!(
+        d.message.contains("not UTF-8") || d.message.contains("NUL"),
+        "{d:#?}"
+    );
     let d = blueprint::decode_bytes("x.toml", b"a = 1\0").unwrap_err();
     assert!(d.message.contains("NUL bytes"), "{d:#?}");
 }
@@ -410,10 +753,18 @@ fn huge_input_is_refused_before_parsing() {
 
 #[test]
 fn deeply_nested_input_does_not_panic() {
-    let deep = format!("{TARGET}[workloads]\na = {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+    let deep = format!(
+        "{TARGET}[workloads]\na = {}1{}\n",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     let d = diagnose(&deep);
     assert!(d.iter().any(Diagnostic::is_error));
-    let deep_tables = format!("{TARGET}[workloads]\na = {}{}\n", "{ b = ".repeat(3000), "1 }".repeat(3000));
+    let deep_tables = format!(
+        "{TARGET}[workloads]\na = {}{}\n",
+        "{ b = ".repeat(3000),
+        "1 }".repeat(3000)
+    );
     let d = diagnose(&deep_tables);
     assert!(d.iter().any(Diagnostic::is_error));
 }
@@ -431,7 +782,9 @@ fn many_workloads_with_errors_do_not_panic() {
 #[test]
 fn arbitrary_bytes_never_panic() {
     // A cheap deterministic fuzz: mutate a valid blueprint byte by byte.
-    let base = workloads("cache = \"valkey 3 replicas 20Gi balanced zone-redundant\"\n[workloads.db]\nengine = \"postgres\"\nreplicas = 3\nstorage = \"100Gi\"\ntier = \"fast-ssd\"\nredundancy = \"zone-redundant\"\nresources = { cpu = \"2\", memory = \"8Gi\" }\n");
+    let base = workloads(
+        "cache = \"valkey 3 replicas 20Gi balanced zone-redundant\"\n[workloads.db]\nengine = \"postgres\"\nreplicas = 3\nstorage = \"100Gi\"\ntier = \"fast-ssd\"\nredundancy = \"zone-redundant\"\nresources = { cpu = \"2\", memory = \"8Gi\" }\n",
+    );
     let bytes = base.as_bytes();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for _ in 0..400 {

@@ -39,7 +39,10 @@ fn check_ok_and_error_exit_codes() {
     let err = text(&out.stderr);
     assert!(err.contains("bad.toml:2:16"), "{err}");
     assert!(err.contains("help:"), "{err}");
-    assert!(!err.contains("\x1b["), "NO_COLOR must disable colour: {err}");
+    assert!(
+        !err.contains("\x1b["),
+        "NO_COLOR must disable colour: {err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -62,7 +65,12 @@ fn check_json_reports_diagnostics_with_positions() {
     assert_eq!(d["severity"], "error");
     assert_eq!(d["line"], 8);
     assert_eq!(d["column"], 26);
-    assert!(d["hint"].as_str().is_some_and(|h| h.contains("200Gi") || h.contains("20Gi")), "{d}");
+    assert!(
+        d["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("200Gi") || h.contains("20Gi")),
+        "{d}"
+    );
 }
 
 #[test]
@@ -70,13 +78,25 @@ fn render_to_stdout_is_a_yaml_stream_in_apply_order() {
     let out = stateplan(&["render", "blueprints/postgres-ha.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stream = text(&out.stdout);
-    let kinds: Vec<&str> = stream.lines().filter_map(|l| l.strip_prefix("kind: ")).collect();
+    let kinds: Vec<&str> = stream
+        .lines()
+        .filter_map(|l| l.strip_prefix("kind: "))
+        .collect();
     assert_eq!(kinds.first(), Some(&"Namespace"));
     assert_eq!(kinds.last(), Some(&"Schedule"));
-    let sts = kinds.iter().position(|k| *k == "StatefulSet").expect("has a StatefulSet");
-    let svc = kinds.iter().position(|k| *k == "Service").expect("has a Service");
+    let sts = kinds
+        .iter()
+        .position(|k| *k == "StatefulSet")
+        .expect("has a StatefulSet");
+    let svc = kinds
+        .iter()
+        .position(|k| *k == "Service")
+        .expect("has a Service");
     assert!(svc < sts);
-    assert!(text(&out.stderr).contains("stateplan-pending:"), "pending values are listed");
+    assert!(
+        text(&out.stderr).contains("stateplan-pending:"),
+        "pending values are listed"
+    );
 }
 
 #[test]
@@ -88,25 +108,48 @@ fn render_tree_is_byte_identical_and_removes_stale_files() {
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
     let snapshot = read_all(&out_dir);
     assert!(snapshot.iter().any(|(p, _)| p == "kustomization.yaml"));
-    assert!(snapshot.iter().any(|(p, _)| p.starts_with("azure/") && p.ends_with(".json")));
-    assert!(snapshot.iter().any(|(p, _)| p == "cache/kustomization.yaml"));
+    assert!(
+        snapshot
+            .iter()
+            .any(|(p, _)| p.starts_with("azure/") && p.ends_with(".json"))
+    );
+    assert!(
+        snapshot
+            .iter()
+            .any(|(p, _)| p == "cache/kustomization.yaml")
+    );
     let second = stateplan(&["render", "blueprints/design-example.toml", "-o", &out_s]);
     assert_eq!(second.status.code(), Some(0));
-    assert_eq!(snapshot, read_all(&out_dir), "a second render must be byte-identical");
+    assert_eq!(
+        snapshot,
+        read_all(&out_dir),
+        "a second render must be byte-identical"
+    );
 
     // Rendering a blueprint with fewer workloads removes the files of the old ones.
     let third = stateplan(&["render", "blueprints/postgres-ha.toml", "-o", &out_s]);
     assert_eq!(third.status.code(), Some(0));
-    assert!(!out_dir.join("cache").exists(), "stale workload folder removed");
+    assert!(
+        !out_dir.join("cache").exists(),
+        "stale workload folder removed"
+    );
 
     // A folder stateplan did not write is refused.
     let foreign = dir.join("foreign");
     std::fs::create_dir_all(&foreign).expect("mkdir");
     std::fs::write(foreign.join("notes.txt"), "mine").expect("write");
-    let refused = stateplan(&["render", "blueprints/postgres-ha.toml", "-o", &foreign.to_string_lossy()]);
+    let refused = stateplan(&[
+        "render",
+        "blueprints/postgres-ha.toml",
+        "-o",
+        &foreign.to_string_lossy(),
+    ]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains("--force"));
-    assert_eq!(std::fs::read_to_string(foreign.join("notes.txt")).expect("kept"), "mine");
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("notes.txt")).expect("kept"),
+        "mine"
+    );
 }
 
 fn read_all(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -117,7 +160,11 @@ fn read_all(dir: &Path) -> Vec<(String, Vec<u8>)> {
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                let rel = p.strip_prefix(root).expect("under").to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(root)
+                    .expect("under")
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.push((rel, std::fs::read(&p).expect("read")));
             }
         }
@@ -131,7 +178,12 @@ fn read_all(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn no_secret_values_in_any_output() {
     let dir = tempdir("secrets");
     let out_dir = dir.join("out");
-    let out = stateplan(&["render", "blueprints/design-example.toml", "-o", &out_dir.to_string_lossy()]);
+    let out = stateplan(&[
+        "render",
+        "blueprints/design-example.toml",
+        "-o",
+        &out_dir.to_string_lossy(),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     for (path, content) in read_all(&out_dir) {
         let s = String::from_utf8_lossy(&content);
@@ -146,18 +198,51 @@ fn explain_text_and_json() {
     let out = stateplan(&["explain", "blueprints/design-example.toml"]);
     assert_eq!(out.status.code(), Some(0));
     let t = text(&out.stdout);
-    for topic in ["disk:", "vm-size:", "pdb:", "placement:", "backup:", "secrets:", "pod-security:"] {
+    for topic in [
+        "disk:",
+        "vm-size:",
+        "pdb:",
+        "placement:",
+        "backup:",
+        "secrets:",
+        "pod-security:",
+    ] {
         assert!(t.contains(topic), "explain lacks {topic}\n{t}");
     }
     assert!(t.contains("PremiumV2_LRS"));
-    let json = stateplan(&["--output", "json", "explain", "blueprints/mysql-single.toml"]);
+    let json = stateplan(&[
+        "--output",
+        "json",
+        "explain",
+        "blueprints/mysql-single.toml",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
-    let decisions = v["workloads"][0]["decisions"].as_array().expect("decisions");
-    let pdb = decisions.iter().find(|d| d["topic"] == "pdb").expect("pdb decision");
-    assert_eq!(pdb["choice"], "none", "single replica: no drain-blocking PDB");
-    assert!(pdb["reason"].as_str().is_some_and(|r| r.contains("block node drains")));
-    let disk = decisions.iter().find(|d| d["topic"] == "disk").expect("disk decision");
-    assert!(disk["choice"].as_str().is_some_and(|c| c.starts_with("Premium_ZRS")), "{disk}");
+    let decisions = v["workloads"][0]["decisions"]
+        .as_array()
+        .expect("decisions");
+    let pdb = decisions
+        .iter()
+        .find(|d| d["topic"] == "pdb")
+        .expect("pdb decision");
+    assert_eq!(
+        pdb["choice"], "none",
+        "single replica: no drain-blocking PDB"
+    );
+    assert!(
+        pdb["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("block node drains"))
+    );
+    let disk = decisions
+        .iter()
+        .find(|d| d["topic"] == "disk")
+        .expect("disk decision");
+    assert!(
+        disk["choice"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("Premium_ZRS")),
+        "{disk}"
+    );
 }
 
 #[test]
@@ -166,21 +251,35 @@ fn schema_is_json_and_validates_examples() {
     assert_eq!(out.status.code(), Some(0));
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("blueprints")).expect("dir").flatten() {
-        let doc: toml::Value = toml::from_str(&std::fs::read_to_string(e.path()).expect("read")).expect("toml");
+    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("blueprints"))
+        .expect("dir")
+        .flatten()
+    {
+        let doc: toml::Value =
+            toml::from_str(&std::fs::read_to_string(e.path()).expect("read")).expect("toml");
         let json = serde_json::to_value(doc).expect("to json");
-        let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", e.path().display());
     }
     // And it rejects what check rejects structurally.
-    let bad = serde_json::json!({"target": {}, "workloads": {"a": {"engine": "postgres", "replica": 3}}});
+    let bad =
+        serde_json::json!({"target": {}, "workloads": {"a": {"engine": "postgres", "replica": 3}}});
     assert!(!validator.is_valid(&bad));
 }
 
 #[test]
 fn schema_lists_the_same_workload_keys_as_the_parser() {
-    let schema: serde_json::Value = serde_json::from_str(stateplan::blueprint::JSON_SCHEMA).expect("json");
-    let mut keys: Vec<&str> = schema["$defs"]["workload"]["properties"].as_object().expect("props").keys().map(String::as_str).collect();
+    let schema: serde_json::Value =
+        serde_json::from_str(stateplan::blueprint::JSON_SCHEMA).expect("json");
+    let mut keys: Vec<&str> = schema["$defs"]["workload"]["properties"]
+        .as_object()
+        .expect("props")
+        .keys()
+        .map(String::as_str)
+        .collect();
     let mut known: Vec<&str> = stateplan::blueprint::WORKLOAD_KEYS.to_vec();
     keys.sort();
     known.sort();
@@ -196,7 +295,13 @@ fn init_writes_a_blueprint_that_checks_for_every_engine() {
         .as_array()
         .expect("array")
         .iter()
-        .filter_map(|f| f["name"].as_str()?.strip_prefix("engines/")?.strip_suffix("/profile.toml").map(str::to_string))
+        .filter_map(|f| {
+            f["name"]
+                .as_str()?
+                .strip_prefix("engines/")?
+                .strip_suffix("/profile.toml")
+                .map(str::to_string)
+        })
         .collect();
     assert!(engines.len() >= 7, "{engines:?}");
     for engine in engines {
@@ -205,7 +310,12 @@ fn init_writes_a_blueprint_that_checks_for_every_engine() {
         let out = stateplan(&["init", "--engine", &engine, &f]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let check = stateplan(&["check", &f]);
-        assert_eq!(check.status.code(), Some(0), "init --engine {engine} does not check:\n{}", text(&check.stderr));
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "init --engine {engine} does not check:\n{}",
+            text(&check.stderr)
+        );
         let again = stateplan(&["init", "--engine", &engine, &f]);
         assert_eq!(again.status.code(), Some(1), "init must not overwrite");
     }
@@ -225,8 +335,17 @@ fn templates_show_and_unknown_name() {
 fn broken_platform_template_names_file_and_line() {
     let dir = tempdir("broken-templates");
     std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
-    std::fs::write(dir.join("kubernetes/poddisruptionbudget.yaml.j2"), "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{ w.nmae }}\n").expect("write");
-    let out = stateplan(&["--templates", &dir.to_string_lossy(), "check", "blueprints/postgres-ha.toml"]);
+    std::fs::write(
+        dir.join("kubernetes/poddisruptionbudget.yaml.j2"),
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{ w.nmae }}\n",
+    )
+    .expect("write");
+    let out = stateplan(&[
+        "--templates",
+        &dir.to_string_lossy(),
+        "check",
+        "blueprints/postgres-ha.toml",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("poddisruptionbudget.yaml.j2:4:"), "{err}");
@@ -242,7 +361,12 @@ fn platform_template_rendering_a_secret_is_refused() {
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: leak\n  namespace: {{ w.namespace }}\nstringData:\n  password: hunter2\n",
     )
     .expect("write");
-    let out = stateplan(&["--templates", &dir.to_string_lossy(), "render", "blueprints/postgres-ha.toml"]);
+    let out = stateplan(&[
+        "--templates",
+        &dir.to_string_lossy(),
+        "render",
+        "blueprints/postgres-ha.toml",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("renders a Secret"));
     assert!(text(&out.stdout).is_empty(), "nothing is printed on error");

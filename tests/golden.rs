@@ -11,20 +11,31 @@ use stateplan::pipeline;
 use stateplan::render::gitops;
 
 fn golden_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 fn read_tree(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                let rel = p.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
-                out.insert(rel, std::fs::read_to_string(&p).expect("golden files are text"));
+                let rel = p
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(
+                    rel,
+                    std::fs::read_to_string(&p).expect("golden files are text"),
+                );
             }
         }
     }
@@ -37,7 +48,11 @@ fn check_golden(name: &str, blueprint: &str, templates: Option<&Path>) {
         Ok(l) => l,
         Err(d) => panic!("{blueprint} does not render:\n{}", d.render(false)),
     };
-    assert!(loaded.diagnostics.is_empty(), "{blueprint} has warnings:\n{}", loaded.diagnostics.render(false));
+    assert!(
+        loaded.diagnostics.is_empty(),
+        "{blueprint} has warnings:\n{}",
+        loaded.diagnostics.render(false)
+    );
     let files = gitops::tree(&loaded.rendered, &loaded.state);
     let dir = golden_dir(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -50,14 +65,20 @@ fn check_golden(name: &str, blueprint: &str, templates: Option<&Path>) {
         return;
     }
     let golden = read_tree(&dir);
-    assert!(!golden.is_empty(), "no golden files for {name}; run UPDATE_GOLDEN=1 cargo test --test golden");
+    assert!(
+        !golden.is_empty(),
+        "no golden files for {name}; run UPDATE_GOLDEN=1 cargo test --test golden"
+    );
     let rendered: Vec<_> = files.keys().collect();
     let expected: Vec<_> = golden.keys().collect();
     assert_eq!(rendered, expected, "{name}: the set of files changed");
     for (rel, content) in &files {
         if &golden[rel] != content {
             let diff = similar::TextDiff::from_lines(golden[rel].as_str(), content.as_str());
-            panic!("{name}/{rel} differs from the golden file:\n{}", diff.unified_diff().header("golden", "rendered"));
+            panic!(
+                "{name}/{rel} differs from the golden file:\n{}",
+                diff.unified_diff().header("golden", "rendered")
+            );
         }
     }
 }
@@ -84,14 +105,23 @@ golden!(compact_fleet, "compact-fleet.toml");
 #[test]
 fn platform_team_override() {
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/platform-templates");
-    check_golden("platform_override", "tests/platform-blueprint.toml", Some(&templates));
+    check_golden(
+        "platform_override",
+        "tests/platform-blueprint.toml",
+        Some(&templates),
+    );
 }
 
 #[test]
 fn every_example_blueprint_has_a_golden_test() {
     let me = include_str!("golden.rs");
-    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("blueprints")).expect("blueprints/") {
+    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("blueprints"))
+        .expect("blueprints/")
+    {
         let name = e.expect("entry").file_name().to_string_lossy().to_string();
-        assert!(me.contains(&format!("\"{name}\"")), "blueprints/{name} has no golden test");
+        assert!(
+            me.contains(&format!("\"{name}\"")),
+            "blueprints/{name} has no golden test"
+        );
     }
 }

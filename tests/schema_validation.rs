@@ -24,7 +24,11 @@ fn validate_blueprint(path: &str, templates: Option<&Path>) -> usize {
             failures.push(format!("{} ({path}):\n  {}", o.key(), errors.join("\n  ")));
         }
     }
-    assert!(failures.is_empty(), "schema violations:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "schema violations:\n{}",
+        failures.join("\n")
+    );
     loaded.rendered.objects.len()
 }
 
@@ -32,7 +36,11 @@ fn validate_blueprint(path: &str, templates: Option<&Path>) -> usize {
 fn example_blueprints_render_schema_valid_objects() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("blueprints");
     let mut total = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("blueprints/").flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("blueprints/")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
         total += validate_blueprint(&p.to_string_lossy(), None);
@@ -49,11 +57,27 @@ fn platform_override_renders_schema_valid_objects() {
 #[test]
 fn every_kind_we_render_is_covered() {
     let loaded = pipeline::load("blueprints/design-example.toml", None).expect("renders");
-    let mut kinds: Vec<&str> = loaded.rendered.objects.iter().map(|o| o.kind.as_str()).collect();
+    let mut kinds: Vec<&str> = loaded
+        .rendered
+        .objects
+        .iter()
+        .map(|o| o.kind.as_str())
+        .collect();
     kinds.sort();
     kinds.dedup();
     assert_eq!(
         kinds,
-        ["ConfigMap", "ExternalSecret", "Namespace", "PodDisruptionBudget", "Schedule", "SecretStore", "Service", "ServiceAccount", "StatefulSet", "StorageClass"]
+        [
+            "ConfigMap",
+            "ExternalSecret",
+            "Namespace",
+            "PodDisruptionBudget",
+            "Schedule",
+            "SecretStore",
+            "Service",
+            "ServiceAccount",
+            "StatefulSet",
+            "StorageClass"
+        ]
     );
 }
