@@ -8,21 +8,26 @@ use crate::diagnostics::Diagnostics;
 
 /// Output settings for one run.
 pub struct Output {
+    /// Colour on stderr (diagnostics, notes).
     pub color: bool,
+    /// Colour on stdout (explain, plan); decided separately so piping
+    /// stdout to a file never captures escape codes.
+    pub color_stdout: bool,
     pub format: Format,
 }
 
 impl Output {
     pub fn new(choice: ColorChoice, format: Format) -> Self {
-        let color = match choice {
+        let auto = |tty: bool| match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stderr().is_terminal()
-            }
+            ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && tty,
         };
-        Output { color, format }
+        Output {
+            color: auto(std::io::stderr().is_terminal()),
+            color_stdout: auto(std::io::stdout().is_terminal()),
+            format,
+        }
     }
 
     pub fn json(&self) -> bool {
@@ -60,16 +65,18 @@ impl Output {
         }
     }
 
+    /// Bold text for stdout.
     pub fn bold(&self, s: &str) -> String {
-        if self.color {
+        if self.color_stdout {
             format!("\x1b[1m{s}\x1b[0m")
         } else {
             s.to_string()
         }
     }
 
+    /// Dim text for stdout.
     pub fn dim(&self, s: &str) -> String {
-        if self.color {
+        if self.color_stdout {
             format!("\x1b[2m{s}\x1b[0m")
         } else {
             s.to_string()

@@ -33,7 +33,7 @@ pub fn check(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
                 let s = &loaded.state;
                 out.note(&format!(
                     "{} {file}: {} workload{}, {} Kubernetes objects, {} Azure resources",
-                    out.bold("ok"),
+                    "ok",
                     s.workloads.len(),
                     if s.workloads.len() == 1 { "" } else { "s" },
                     loaded.rendered.objects.len(),

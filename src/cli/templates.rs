@@ -60,7 +60,7 @@ pub fn run(out: &Output, templates: Option<&Path>, cmd: TemplatesCommand) -> u8 
                         serde_json::to_string_pretty(&v).unwrap_or_default()
                     ));
                 } else {
-                    out.note(&out.dim(&format!("# {} ({})", f.name, f.origin)));
+                    out.note(&format!("# {} ({})", f.name, f.origin));
                     out.stdout(&f.source);
                 }
                 0
