@@ -707,7 +707,7 @@ fn even_replicas_warn_for_consensus_engines() {
             .contains("4 kafka replicas tolerate no more failures than 3"),
         "{w:#?}"
     );
-    assert_eq!((w.line, w.column), (Some(8), Some(18)));
+    assert_eq!((w.line, w.column), (Some(8), Some(17)));
     assert!(!d.iter().any(Diagnostic::is_error), "{d:#?}");
 }
 

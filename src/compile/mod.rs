@@ -344,7 +344,7 @@ impl Compiler<'_> {
             service_account: name.clone(),
             eso_service_account: format!("{name}-secrets"),
             pdb: name.clone(),
-            schedule: format!("{}-{name}", namespace),
+            schedule: schedule_name(&namespace, &name),
             volume_claim: "data".into(),
         };
         let identity_name = format!("id-{}-{name}", bp.name.value);
@@ -637,6 +637,17 @@ fn spread_decision(spec: &WorkloadSpec, storage: &StorageClassPlan) -> Decision 
     }
 }
 
+/// Velero Schedules live in the `velero` namespace, so the name carries the
+/// workload's namespace; Velero copies it into a label value (max 63), so a
+/// long one is shortened with a hash that keeps it unique.
+fn schedule_name(namespace: &str, name: &str) -> String {
+    let full = format!("{namespace}-{name}");
+    if full.len() <= 63 {
+        return full;
+    }
+    format!("{name}-{:08x}", fnv1a(&full) as u32)
+}
+
 fn human_hours(h: u64) -> String {
     if h.is_multiple_of(24 * 7) {
         format!("{} week(s)", h / (24 * 7))
@@ -644,5 +655,21 @@ fn human_hours(h: u64) -> String {
         format!("{} days", h / 24)
     } else {
         format!("{h} hours")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schedule_name;
+
+    #[test]
+    fn schedule_names_fit_a_label_value() {
+        assert_eq!(schedule_name("orders", "orders-db"), "orders-orders-db");
+        let long = schedule_name(&"n".repeat(63), &"w".repeat(40));
+        assert!(
+            long.len() <= 63 && long.starts_with(&"w".repeat(40)),
+            "{long}"
+        );
+        assert_ne!(long, schedule_name(&"m".repeat(63), &"w".repeat(40)));
     }
 }

@@ -278,6 +278,51 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
     }
 }
 
+/// Checks across one workload's objects: every named Service `targetPort`
+/// must be a port of the StatefulSet's containers, or the Service routes
+/// nowhere.
+pub(super) fn workload_consistency(objects: &[super::DesiredObject], out: &mut Vec<Diagnostic>) {
+    let Some(sts) = objects.iter().find(|o| o.kind == "StatefulSet") else {
+        return;
+    };
+    let port_names: Vec<&str> = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| {
+            sts.body
+                .pointer(&format!("/spec/template/spec/{k}"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .flat_map(|c| {
+            c.get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|p| p.get("name").and_then(Value::as_str))
+        .collect();
+    for svc in objects.iter().filter(|o| o.kind == "Service") {
+        for p in svc
+            .body
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(target) = p.get("targetPort").and_then(Value::as_str) {
+                if !port_names.contains(&target) {
+                    out.push(Diagnostic::error(format!(
+                        "Service {} targets port `{target}`, which no container of StatefulSet {} declares",
+                        svc.name, sts.name
+                    ))
+                    .hint("name the container port (containers[].ports[].name) like the Service's targetPort"));
+                }
+            }
+        }
+    }
+}
+
 fn is_dns_subdomain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253

@@ -30,6 +30,7 @@ impl<'c> Renderer<'c> {
         // JSON auto-escaping would quote values inside scripts and config files.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.add_filter("merge", merge);
+        env.add_filter("tojson", tojson);
         env.add_filter("checksum", checksum);
         let mut errors = RenderErrors::default();
         for f in catalog.files().filter(|f| f.name.ends_with(".j2")) {
@@ -101,6 +102,7 @@ impl<'c> Renderer<'c> {
                 objects.push(to_desired(body, w));
             }
         }
+        checks::workload_consistency(&objects, &mut errors.diagnostics);
         if errors.diagnostics.is_empty() {
             Ok(objects)
         } else {
@@ -264,6 +266,19 @@ fn merge(a: JinjaValue, b: JinjaValue) -> Result<JinjaValue, JinjaError> {
         }
     }
     Ok(JinjaValue::from_pairs(pairs))
+}
+
+/// `tojson` without the HTML escaping minijinja's built-in applies (`>` as
+/// `\u003e`): our output is YAML, where plain JSON is valid and readable.
+fn tojson(v: JinjaValue) -> Result<JinjaValue, JinjaError> {
+    serde_json::to_string(&v)
+        .map(JinjaValue::from_safe_string)
+        .map_err(|e| {
+            JinjaError::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("cannot serialize to JSON: {e}"),
+            )
+        })
 }
 
 /// `checksum`: a short stable hash of a string, to roll pods on config change.
