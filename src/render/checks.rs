@@ -310,14 +310,14 @@ pub(super) fn workload_consistency(objects: &[super::DesiredObject], out: &mut V
             .into_iter()
             .flatten()
         {
-            if let Some(target) = p.get("targetPort").and_then(Value::as_str) {
-                if !port_names.contains(&target) {
-                    out.push(Diagnostic::error(format!(
+            if let Some(target) = p.get("targetPort").and_then(Value::as_str)
+                && !port_names.contains(&target)
+            {
+                out.push(Diagnostic::error(format!(
                         "Service {} targets port `{target}`, which no container of StatefulSet {} declares",
                         svc.name, sts.name
                     ))
                     .hint("name the container port (containers[].ports[].name) like the Service's targetPort"));
-                }
             }
         }
     }
