@@ -76,7 +76,7 @@ pub fn load(path: &str, templates: Option<&Path>) -> Result<Loaded, Diagnostics>
     let Some(state) = state.filter(|_| !diags.has_errors()) else {
         return fail(diags);
     };
-    let renderer = match Renderer::new(&catalog) {
+    let rendered = match Renderer::new(&catalog).and_then(|r| render::render(&state, &r)) {
         Ok(r) => r,
         Err(e) => {
             for s in e.sources {
@@ -86,17 +86,6 @@ pub fn load(path: &str, templates: Option<&Path>) -> Result<Loaded, Diagnostics>
             return fail(diags);
         }
     };
-    let rendered = match render::render(&state, &renderer) {
-        Ok(r) => r,
-        Err(e) => {
-            for s in e.sources {
-                diags.add_file(s);
-            }
-            diags.extend(e.diagnostics);
-            return fail(diags);
-        }
-    };
-    drop(renderer);
     diags.locate();
     Ok(Loaded {
         catalog,

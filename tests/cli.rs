@@ -1,5 +1,7 @@
 //! The binary as a user runs it: exit codes, where output goes, files written.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -153,25 +155,7 @@ fn render_tree_is_byte_identical_and_removes_stale_files() {
 }
 
 fn read_all(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).expect("dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p
-                    .strip_prefix(root)
-                    .expect("under")
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.push((rel, std::fs::read(&p).expect("read")));
-            }
-        }
-    }
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
+    support::read_tree(dir).into_iter().collect()
 }
 
 #[test]
@@ -383,4 +367,26 @@ fn completions_are_generated() {
 fn help_has_examples() {
     let out = stateplan(&["--help"]);
     assert!(text(&out.stdout).contains("Examples:"));
+}
+
+#[test]
+fn service_target_port_must_exist_in_the_pod() {
+    let dir = tempdir("bad-port");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    let builtin = stateplan(&["templates", "show", "kubernetes/service-client.yaml.j2"]);
+    let broken = text(&builtin.stdout).replace("targetPort: {{ p.name }}", "targetPort: sql");
+    std::fs::write(dir.join("kubernetes/service-client.yaml.j2"), broken).expect("write");
+    let out = stateplan(&[
+        "--templates",
+        &dir.to_string_lossy(),
+        "check",
+        "blueprints/postgres-ha.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("targets port `sql`, which no container of StatefulSet orders-db declares"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -17,30 +17,10 @@ fn golden_dir(name: &str) -> PathBuf {
 }
 
 fn read_tree(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p
-                    .strip_prefix(root)
-                    .expect("under root")
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.insert(
-                    rel,
-                    std::fs::read_to_string(&p).expect("golden files are text"),
-                );
-            }
-        }
-    }
-    walk(dir, dir, &mut out);
-    out
+    support::read_tree(dir)
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8(v).expect("golden files are text")))
+        .collect()
 }
 
 fn check_golden(name: &str, blueprint: &str, templates: Option<&Path>) {
