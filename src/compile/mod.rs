@@ -572,7 +572,6 @@ impl Compiler<'_> {
             storage_location: b.storage_location.as_ref().map(|s| s.value.clone()),
             pre: profile.backup.pre.clone(),
             post: profile.backup.post.clone(),
-            container: profile.name.clone(),
         })
     }
 

@@ -164,8 +164,6 @@ pub struct BackupPlan {
     pub storage_location: Option<String>,
     pub pre: Option<BackupHook>,
     pub post: Option<BackupHook>,
-    /// The container hooks run in.
-    pub container: String,
 }
 
 /// One secret: generated into Key Vault, synced into the workload's Secret.
