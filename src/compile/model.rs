@@ -72,6 +72,9 @@ pub struct Workload {
     pub selector: BTreeMap<String, String>,
     /// User annotations, added to every object of this workload.
     pub annotations: BTreeMap<String, String>,
+    /// For `explain`; templates have no use for the prose, and leaving it out
+    /// of their context keeps per-workload rendering cheaper.
+    #[serde(skip)]
     pub decisions: Vec<Decision>,
 }
 
