@@ -110,7 +110,10 @@ pub(super) fn decide(
             decisions.push(Decision {
                 topic: "vm-size".into(),
                 choice: format!("{} ({} vCPU, {} GiB)", size.name, size.vcpus, size.memory_gib),
-                rule: format!("smallest {family}-purpose size with premium storage fitting requests + {SYSTEM_CPU_MILLIS}m CPU / {SYSTEM_MEMORY_MIB}Mi node overhead"),
+                rule: format!(
+                    "smallest {} size with premium storage fitting requests + {SYSTEM_CPU_MILLIS}m CPU / {SYSTEM_MEMORY_MIB}Mi node overhead",
+                    if family == "memory" { "memory-optimised" } else { "general-purpose" }
+                ),
                 reason: format!(
                     "Requests are cpu {} and memory {} ({} MiB per vCPU; {} GiB per vCPU or more picks the memory-optimised Edsv5 family, else general-purpose Ddsv5). One replica runs per node, so the node must hold the pod plus what AKS reserves for the kubelet and daemonsets.",
                     res.cpu, res.memory, per_cpu, MEMORY_FAMILY_MIB_PER_CPU / 1024
