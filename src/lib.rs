@@ -5,11 +5,14 @@
 //! `blueprint` (parse, validate) → `compile` (decisions, typed desired state)
 //! → `render` (manifests, Azure bodies) → `live` → `plan` → `apply`.
 
+pub mod apply;
 pub mod azure;
 pub mod blueprint;
 pub mod catalog;
 pub mod cli;
 pub mod compile;
 pub mod diagnostics;
+pub mod live;
 pub mod pipeline;
+pub mod plan;
 pub mod render;

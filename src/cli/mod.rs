@@ -1,9 +1,11 @@
 //! The command line: argument parsing and output. Each command is a thin
 //! layer over the pipeline stages.
 
+mod apply;
 mod explain;
 mod init;
 mod output;
+mod plan;
 mod render;
 mod templates;
 
@@ -23,6 +25,8 @@ Examples:
   stateplan check blueprint.toml
   stateplan render blueprint.toml -o gitops/
   stateplan explain blueprint.toml
+  stateplan plan blueprint.toml --only kubernetes   # exit 0 no changes, 2 changes, 1 error
+  stateplan apply blueprint.toml --only kubernetes --yes
   stateplan templates show kubernetes/statefulset.yaml.j2";
 
 /// Compile a short TOML blueprint into everything a stateful workload needs
@@ -74,6 +78,10 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Show every decision stateplan made and why.
     Explain(FileArgs),
+    /// Diff the blueprint against the live cluster (exit 0 none, 2 changes, 1 error).
+    Plan(plan::PlanArgs),
+    /// Plan, confirm, apply in waves and wait for readiness.
+    Apply(apply::ApplyArgs),
     /// Print the JSON Schema of blueprints (for editor completion).
     Schema,
     /// List or show the templates in effect.
@@ -101,6 +109,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => render::check(&out, templates, &args.file),
         Command::Render(args) => render::run(&out, templates, args),
         Command::Explain(args) => explain::run(&out, templates, &args.file),
+        Command::Plan(args) => plan::run(&out, templates, args),
+        Command::Apply(args) => apply::run(&out, templates, args),
         Command::Schema => {
             out.stdout(crate::blueprint::JSON_SCHEMA);
             0
