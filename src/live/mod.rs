@@ -102,6 +102,9 @@ pub fn describe(e: &kube::Error) -> String {
             }
             m
         }
+        kube::Error::HyperError(_) | kube::Error::Service(_) => format!(
+            "{e}; cannot reach the API server: check the kubeconfig's server address, your network/VPN and that the cluster is running"
+        ),
         other => other.to_string(),
     }
 }
