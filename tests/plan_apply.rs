@@ -845,3 +845,71 @@ async fn transient_server_errors_are_retried() {
     apply_ok(&c, &bp, &apply_opts(&bp)).await;
     assert_no_changes(&plan_of(&c, &bp).await);
 }
+
+#[tokio::test]
+async fn every_example_blueprint_replans_to_no_changes() {
+    let dir = format!("{}/blueprints", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("blueprints/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().to_string_lossy().to_string())
+        .filter(|p| p.ends_with(".toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in files {
+        let (_d, c) = cluster().await;
+        let bp = load(&f);
+        let r = apply::run(
+            &c,
+            &bp.desired(),
+            &apply_opts(&bp),
+            &mut |_| true,
+            &Record::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(r.outcome, Outcome::Applied, "{f}");
+        let p = plan_of(&c, &bp).await;
+        let changed: Vec<String> = p
+            .rows
+            .iter()
+            .filter(|r| r.is_change())
+            .map(|r| {
+                format!(
+                    "{} {}\n{}",
+                    r.action.as_str(),
+                    r.key(),
+                    r.diff.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        assert!(
+            changed.is_empty(),
+            "{f}: perpetual diff:\n{}",
+            changed.join("\n")
+        );
+        // The server's answer agrees: dry-run every object, still nothing.
+        let mut opts = plan_opts(&bp);
+        opts.always_dry_run = true;
+        let p = plan::plan(&c, &bp.desired(), &opts).await.expect("plan");
+        let changed: Vec<String> = p
+            .rows
+            .iter()
+            .filter(|r| r.is_change())
+            .map(|r| {
+                format!(
+                    "{} {}\n{}",
+                    r.action.as_str(),
+                    r.key(),
+                    r.diff.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        assert!(
+            changed.is_empty(),
+            "{f}: dry-run diff:\n{}",
+            changed.join("\n")
+        );
+    }
+}

@@ -223,6 +223,9 @@ pub struct PlanOptions {
     pub state_namespace: String,
     /// Placeholder → real value, from the Azure half.
     pub resolved: BTreeMap<String, String>,
+    /// Ask the server (dry-run) even where live provably satisfies the
+    /// blueprint: slower, for checking the shortcut.
+    pub always_dry_run: bool,
 }
 
 impl Default for PlanOptions {
@@ -231,6 +234,7 @@ impl Default for PlanOptions {
             prune: false,
             state_namespace: DEFAULT_STATE_NAMESPACE.into(),
             resolved: BTreeMap::new(),
+            always_dry_run: false,
         }
     }
 }
@@ -345,6 +349,7 @@ pub async fn plan(
         client,
         live: &live_objs,
         creating_ns: &creating_ns,
+        always_dry_run: opts.always_dry_run,
     };
     for (info, o) in &objects {
         let mut body = o.body.clone();
@@ -491,6 +496,7 @@ struct Ctx<'a> {
     client: &'a Client,
     live: &'a BTreeMap<String, Value>,
     creating_ns: &'a BTreeSet<String>,
+    always_dry_run: bool,
 }
 
 /// What the server said to a dry-run apply.
@@ -643,7 +649,8 @@ impl Ctx<'_> {
         }
 
         // Provably satisfied: no request.
-        if normalize::satisfied(&body, live)
+        if !self.always_dry_run
+            && normalize::satisfied(&body, live)
             && normalize::applied_fields(live, FIELD_MANAGER)
                 .is_some_and(|f| normalize::owned_fields_in(f, &body))
         {
