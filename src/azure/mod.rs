@@ -1,7 +1,19 @@
 //! Azure: typed ARM and Key Vault resource models (the shapes of the official
 //! REST API examples) and the API versions stateplan speaks.
 
+pub mod apply;
+pub mod client;
+pub mod credential;
+mod error;
 pub mod models;
+pub mod plan;
+mod run;
+pub mod secret;
+pub mod skus;
+
+pub use error::AzureError;
+pub use plan::resolve_placeholders;
+pub use run::{AzureArgs, apply, plan};
 
 /// `Microsoft.ContainerService` (agent pools, managed clusters).
 pub const AKS_API_VERSION: &str = "2026-08-01";
