@@ -123,7 +123,9 @@ pub fn run(out: &Output, templates: Option<&Path>, args: PlanArgs) -> u8 {
                     serde_json::to_string_pretty(&plan::render_json(&p)).unwrap_or_default()
                 ));
             } else {
-                out.stdout(&plan::render_text(&p, out.color, args.show_unchanged));
+                // Colour only when stdout itself is a terminal (not `> plan.txt`).
+                let color = out.color && std::io::IsTerminal::is_terminal(&std::io::stdout());
+                out.stdout(&plan::render_text(&p, color, args.show_unchanged));
             }
             p.exit_code()
         }
