@@ -155,12 +155,7 @@ pub async fn run(
     reporter: &dyn Reporter,
 ) -> Result<ApplyReport, ApplyError> {
     let holder = lease::holder_identity();
-    let lock = LockOptions {
-        namespace: opts.plan.state_namespace.clone(),
-        duration: opts.lease_duration,
-        wait: opts.wait_for_lock,
-        poll: Duration::from_millis(500).min(opts.lease_duration / 4),
-    };
+    let lock = lock_options(opts);
     let held = lease::acquire(client, desired.blueprint, &holder, &lock)
         .await
         .map_err(ApplyError::Lock)?;
@@ -205,6 +200,30 @@ pub fn refusals(plan: &Plan, opts: &ApplyOptions) -> Vec<String> {
         }
     }
     reasons
+}
+
+/// Like [`run`], for a caller that already holds the blueprint's lease
+/// (the CLI takes it before applying the Azure half, so both halves run under
+/// one lock).
+pub async fn run_locked(
+    client: &Client,
+    desired: &Desired<'_>,
+    opts: &ApplyOptions,
+    confirm: &mut (dyn FnMut(&Plan) -> bool + Send),
+    reporter: &dyn Reporter,
+    held: &lease::Held,
+) -> Result<ApplyReport, ApplyError> {
+    locked(client, desired, opts, confirm, reporter, held).await
+}
+
+/// The lock options [`run`] uses.
+pub fn lock_options(opts: &ApplyOptions) -> LockOptions {
+    LockOptions {
+        namespace: opts.plan.state_namespace.clone(),
+        duration: opts.lease_duration,
+        wait: opts.wait_for_lock,
+        poll: Duration::from_millis(500).min(opts.lease_duration / 4),
+    }
 }
 
 async fn locked(

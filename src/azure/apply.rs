@@ -32,7 +32,7 @@ pub struct ApplyOptions {
     /// is kept and reported as a follow-up.
     pub idle_pools: BTreeSet<String>,
     /// Told before and after each change (one line, for progress output).
-    pub on_event: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub on_event: Option<EventFn>,
 }
 
 impl fmt::Debug for ApplyOptions {
@@ -43,6 +43,9 @@ impl fmt::Debug for ApplyOptions {
             .finish_non_exhaustive()
     }
 }
+
+/// A progress callback: one line per step.
+pub type EventFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// One change carried out (or skipped).
 #[derive(Debug, Clone, Serialize)]

@@ -11,11 +11,13 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use super::plan::{ClusterArgs, prepare, runtime, target};
+use super::plan::{ClusterArgs, prepare, print_error, print_plan, runtime, target};
 use super::{EXIT_ERROR, Output};
-use crate::apply::{self, ApplyError, ApplyOptions, Event, Outcome, Reporter};
+use crate::apply::{self, ApplyError, ApplyOptions, ApplyReport, Event, Outcome, Reporter, lease};
+use crate::azure;
 use crate::live;
-use crate::plan::{self, Desired, Plan, PlanOptions};
+use crate::pipeline::Loaded;
+use crate::plan::{self, Desired, Plan, PlanOptions, combined};
 
 /// Exit code after Ctrl-C.
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -178,6 +180,9 @@ pub fn run(out: &Output, templates: Option<&Path>, args: ApplyArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
+    if !args.cluster.kubernetes() {
+        return rt.block_on(azure_only(out, &args, &loaded));
+    }
     let desired = Desired {
         blueprint: &loaded.state.blueprint.name,
         objects: &loaded.rendered.objects,
@@ -211,10 +216,11 @@ pub fn run(out: &Output, templates: Option<&Path>, args: ApplyArgs) -> u8 {
         ok
     };
     let cancel = opts.cancel.clone();
+    let azure_half = args.cluster.azure();
     let result = rt.block_on(async {
         let client = live::connect(&target(&args.cluster))
             .await
-            .map_err(ApplyError::Live)?;
+            .map_err(|e| Failure::Apply(ApplyError::Live(e)))?;
         let watcher = tokio::spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
                 // Before anything changed (or on a second Ctrl-C): stop now.
@@ -237,27 +243,33 @@ pub fn run(out: &Output, templates: Option<&Path>, args: ApplyArgs) -> u8 {
                 );
             }
         });
-        let r = apply::run(&client, &desired, &opts, &mut confirm, &progress).await;
+        // One lease for both halves: a second apply of this blueprint
+        // cannot interleave with the Azure half either.
+        let held = lease::acquire(&client, desired.blueprint, &lease::holder_identity(), &apply::lock_options(&opts))
+            .await
+            .map_err(|e| Failure::Apply(ApplyError::Lock(e)))?;
+        let r = if azure_half {
+            both_halves(out, &args, &loaded, &client, &desired, &opts, &mut confirm, &progress, &held).await
+        } else {
+            apply::run_locked(&client, &desired, &opts, &mut confirm, &progress, &held)
+                .await
+                .map_err(Failure::Apply)
+        };
+        held.release().await;
         watcher.abort();
         r
     });
     let report = match result {
         Ok(r) => r,
-        Err(e) => {
+        Err(Failure::Apply(e)) => {
             if let ApplyError::Refused { plan, .. } = &e
                 && !json
             {
                 out.stdout(&plan::render_text(plan, color, false));
             }
-            if json {
-                out.stdout(&format!(
-                    "{}\n",
-                    serde_json::json!({"error": e.to_string(), "exit_code": EXIT_ERROR})
-                ));
-            }
-            out.note(&format!("error: {e}"));
-            return EXIT_ERROR;
+            return print_error(out, &e.to_string());
         }
+        Err(Failure::Azure(e)) => return print_error(out, &e),
     };
     let code = match &report.outcome {
         Outcome::NoChanges => {
@@ -321,6 +333,132 @@ pub fn run(out: &Output, templates: Option<&Path>, args: ApplyArgs) -> u8 {
         ));
     }
     code
+}
+
+/// Why an apply stopped before or while changing things.
+enum Failure {
+    Apply(ApplyError),
+    /// The Azure half failed (planning or applying); the message says what
+    /// was already done.
+    Azure(String),
+}
+
+/// The Azure half first (wave 0), then the Kubernetes half with the values
+/// Azure assigned, after one confirmation of the combined plan.
+#[allow(clippy::too_many_arguments)]
+async fn both_halves(
+    out: &Output,
+    args: &ApplyArgs,
+    loaded: &Loaded,
+    client: &kube::Client,
+    desired: &Desired<'_>,
+    opts: &ApplyOptions,
+    confirm: &mut (dyn FnMut(&Plan) -> bool + Send),
+    progress: &Progress,
+    held: &lease::Held,
+) -> Result<ApplyReport, Failure> {
+    let az_client = args.cluster.azure.client().map_err(|e| Failure::Azure(e.to_string()))?;
+    let az_plan_opts = azure::plan::PlanOptions { allow_replace: args.allow_replace };
+    let az = azure::plan(&az_client, loaded, &az_plan_opts)
+        .await
+        .map_err(|e| Failure::Azure(e.to_string()))?;
+    // The Kubernetes half as it will be once Azure has run: its values where
+    // Azure has them, a "known after apply" marker where it will create them.
+    let mut preview = opts.plan.clone();
+    preview.resolved = combined::preview_resolved(&az, desired.pending);
+    let kube_plan = plan::plan(client, desired, &preview)
+        .await
+        .map_err(|e| Failure::Apply(ApplyError::Live(e)))?;
+    let full = combined::combine(kube_plan, &az);
+    let reasons = apply::refusals(&full, opts);
+    if !reasons.is_empty() {
+        return Err(Failure::Apply(ApplyError::Refused { plan: Box::new(full), reasons }));
+    }
+    let report = |plan: Plan, outcome| ApplyReport { plan, outcome, done: Vec::new(), remaining: Vec::new() };
+    if full.changes() == 0 {
+        return Ok(report(full, Outcome::NoChanges));
+    }
+    if !confirm(&full) {
+        return Ok(report(full, Outcome::Declined));
+    }
+    let az_opts = azure::apply::ApplyOptions {
+        allow_replace: args.allow_replace,
+        idle_pools: Default::default(),
+        on_event: Some(Arc::new(|line: &str| {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        })),
+    };
+    let az_report = match azure::apply(&az_client, &az, &az_opts).await {
+        Ok(r) => r,
+        Err(f) => return Err(Failure::Azure(format!("{f}\nNothing in Kubernetes was changed; re-run `stateplan apply` after fixing the cause."))),
+    };
+    for f in &az_report.follow_ups {
+        out.note(&format!("note: {f}"));
+    }
+    let mut kube_opts = opts.clone();
+    kube_opts.plan.resolved = az.resolved.clone();
+    kube_opts.plan.resolved.extend(az_report.resolved.clone());
+    // Already confirmed as part of the combined plan.
+    let mut go = |_: &Plan| true;
+    let mut kube_report = apply::run_locked(client, desired, &kube_opts, &mut go, progress, held)
+        .await
+        .map_err(Failure::Apply)?;
+    let azure_done = az_report
+        .applied
+        .iter()
+        .map(|a| format!("{} {}/{} ({})", a.action.as_str(), a.kind.as_str(), a.name, a.outcome));
+    kube_report.done.splice(0..0, azure_done);
+    if kube_report.outcome == Outcome::NoChanges {
+        kube_report.outcome = Outcome::Applied;
+    }
+    kube_report.plan = combined::combine(kube_report.plan, &az);
+    Ok(kube_report)
+}
+
+/// `apply --only azure`: plan, confirm and apply the Azure half alone.
+async fn azure_only(out: &Output, args: &ApplyArgs, loaded: &Loaded) -> u8 {
+    let client = match args.cluster.azure.client() {
+        Ok(c) => c,
+        Err(e) => return print_error(out, &e.to_string()),
+    };
+    let opts = azure::plan::PlanOptions { allow_replace: args.allow_replace };
+    let az = match azure::plan(&client, loaded, &opts).await {
+        Ok(p) => p,
+        Err(e) => return print_error(out, &e.to_string()),
+    };
+    let shown = combined::azure_only(&loaded.state.blueprint.name, &az);
+    print_plan(out, &shown, false);
+    if !az.blocked().is_empty() && !args.allow_replace {
+        return print_error(out, "refusing to apply; nothing was changed: node pool properties that cannot change in place differ; pass --allow-replace to create a replacement pool");
+    }
+    if !az.has_changes() {
+        out.note("No changes: Azure matches the blueprint.");
+        return 0;
+    }
+    if !args.yes && !ask("Apply these changes?") {
+        out.note("Nothing was changed.");
+        return EXIT_ERROR;
+    }
+    let az_opts = azure::apply::ApplyOptions {
+        allow_replace: args.allow_replace,
+        idle_pools: Default::default(),
+        on_event: Some(Arc::new(|line: &str| {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        })),
+    };
+    match azure::apply(&client, &az, &az_opts).await {
+        Ok(r) => {
+            for f in &r.follow_ups {
+                out.note(&format!("note: {f}"));
+            }
+            out.note(&format!(
+                "Applied {} Azure change(s). The Kubernetes half (`stateplan apply FILE --only kubernetes`) keeps the values now live, or re-render for GitOps.",
+                r.applied.len()
+            ));
+            0
+        }
+        Err(f) => print_error(out, &f.to_string()),
+    }
 }
 
 fn list(items: &[String]) -> String {

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use super::{EXIT_ERROR, Output};
+use crate::azure::{self, AzureArgs};
 use crate::live::{self, Target};
 use crate::pipeline::{self, Loaded};
-use crate::plan::{self, DEFAULT_STATE_NAMESPACE, Desired, PlanOptions};
+use crate::plan::{self, DEFAULT_STATE_NAMESPACE, Desired, Plan, PlanOptions, combined};
 
 /// Which half of the world to plan or apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,6 +40,18 @@ pub struct ClusterArgs {
     /// Namespace of stateplan's inventory ConfigMaps and Leases.
     #[arg(long, value_name = "NS", default_value = DEFAULT_STATE_NAMESPACE)]
     pub state_namespace: String,
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+impl ClusterArgs {
+    pub fn kubernetes(&self) -> bool {
+        self.only != Some(Only::Azure)
+    }
+
+    pub fn azure(&self) -> bool {
+        self.only != Some(Only::Kubernetes)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -50,27 +63,17 @@ pub struct PlanArgs {
     pub show_unchanged: bool,
 }
 
-/// The offline pipeline, plus the `--only azure` / Azure-half notice.
-/// `None` means: stop with this exit code.
+/// The offline pipeline; `Err` is the exit code to stop with.
 pub(super) fn prepare(
     out: &Output,
     templates: Option<&Path>,
     args: &ClusterArgs,
 ) -> Result<Loaded, u8> {
-    if args.only == Some(Only::Azure) {
-        out.note("error: the Azure half of plan/apply is wired separately and is not part of this build yet; use `--only kubernetes` for the Kubernetes half");
-        return Err(EXIT_ERROR);
-    }
     let loaded = pipeline::load(&args.file, templates).map_err(|d| {
         out.diagnostics(&d, out.json());
         EXIT_ERROR
     })?;
     out.diagnostics(&loaded.diagnostics, false);
-    if args.only.is_none() && !out.json() {
-        out.note(&out.dim(
-            "note: the Azure half is not wired into this build yet: planning the Kubernetes half only (as with --only kubernetes)",
-        ));
-    }
     Ok(loaded)
 }
 
@@ -92,6 +95,71 @@ pub(super) fn target(args: &ClusterArgs) -> Target {
     }
 }
 
+/// Plans the Azure half (when `--only` allows it) and the Kubernetes half
+/// (with Azure's values, or "known after apply" markers for values the Azure
+/// half will create), as one plan.
+pub(super) async fn plan_both(
+    args: &ClusterArgs,
+    loaded: &Loaded,
+    allow_replace: bool,
+) -> Result<(Plan, Option<azure::plan::AzurePlan>), String> {
+    let azure_plan = if args.azure() {
+        let client = args.azure.client().map_err(|e| e.to_string())?;
+        let opts = azure::plan::PlanOptions { allow_replace };
+        Some(azure::plan(&client, loaded, &opts).await.map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    if !args.kubernetes() {
+        let az = azure_plan.as_ref().ok_or("nothing to plan")?;
+        return Ok((combined::azure_only(&loaded.state.blueprint.name, az), azure_plan));
+    }
+    let desired = Desired {
+        blueprint: &loaded.state.blueprint.name,
+        objects: &loaded.rendered.objects,
+        pending: &loaded.rendered.pending,
+    };
+    let opts = PlanOptions {
+        prune: args.prune,
+        state_namespace: args.state_namespace.clone(),
+        resolved: azure_plan
+            .as_ref()
+            .map(|az| combined::preview_resolved(az, &loaded.rendered.pending))
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    let client = live::connect(&target(args)).await.map_err(|e| e.to_string())?;
+    let kube = plan::plan(&client, &desired, &opts).await.map_err(|e| e.to_string())?;
+    let plan = match &azure_plan {
+        Some(az) => combined::combine(kube, az),
+        None => kube,
+    };
+    Ok((plan, azure_plan))
+}
+
+/// Prints a plan as text (coloured on a terminal) or JSON.
+pub(super) fn print_plan(out: &Output, p: &Plan, show_unchanged: bool) {
+    if out.json() {
+        out.stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&plan::render_json(p)).unwrap_or_default()
+        ));
+    } else {
+        out.stdout(&plan::render_text(p, out.color_stdout, show_unchanged));
+    }
+}
+
+pub(super) fn print_error(out: &Output, e: &str) -> u8 {
+    if out.json() {
+        out.stdout(&format!(
+            "{}\n",
+            serde_json::json!({"error": e, "exit_code": EXIT_ERROR})
+        ));
+    }
+    out.note(&format!("error: {e}"));
+    EXIT_ERROR
+}
+
 pub fn run(out: &Output, templates: Option<&Path>, args: PlanArgs) -> u8 {
     let loaded = match prepare(out, templates, &args.cluster) {
         Ok(l) => l,
@@ -101,43 +169,11 @@ pub fn run(out: &Output, templates: Option<&Path>, args: PlanArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let desired = Desired {
-        blueprint: &loaded.state.blueprint.name,
-        objects: &loaded.rendered.objects,
-        pending: &loaded.rendered.pending,
-    };
-    let opts = PlanOptions {
-        prune: args.cluster.prune,
-        state_namespace: args.cluster.state_namespace.clone(),
-        ..Default::default()
-    };
-    let result = rt.block_on(async {
-        let client = live::connect(&target(&args.cluster)).await?;
-        plan::plan(&client, &desired, &opts).await
-    });
-    match result {
-        Ok(p) => {
-            if out.json() {
-                out.stdout(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&plan::render_json(&p)).unwrap_or_default()
-                ));
-            } else {
-                // Colour only when stdout itself is a terminal (not `> plan.txt`).
-                let color = out.color && std::io::IsTerminal::is_terminal(&std::io::stdout());
-                out.stdout(&plan::render_text(&p, color, args.show_unchanged));
-            }
+    match rt.block_on(plan_both(&args.cluster, &loaded, false)) {
+        Ok((p, _)) => {
+            print_plan(out, &p, args.show_unchanged);
             p.exit_code()
         }
-        Err(e) => {
-            if out.json() {
-                out.stdout(&format!(
-                    "{}\n",
-                    serde_json::json!({"error": e.to_string(), "exit_code": EXIT_ERROR})
-                ));
-            }
-            out.note(&format!("error: {e}"));
-            EXIT_ERROR
-        }
+        Err(e) => print_error(out, &e),
     }
 }

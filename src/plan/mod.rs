@@ -16,6 +16,7 @@
 //!    becomes "expand each PVC → orphan-delete → re-create", shrinking is
 //!    refused.
 
+pub mod combined;
 pub mod normalize;
 mod output;
 mod statefulset;
