@@ -22,6 +22,9 @@ use super::plan::{
 use super::{AKS_API_VERSION, AzureError, secret};
 use crate::render::azure::AzureKind;
 
+/// Receives one line per change (progress output).
+pub type EventFn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Options for applying.
 #[derive(Clone, Default)]
 pub struct ApplyOptions {
@@ -32,7 +35,7 @@ pub struct ApplyOptions {
     /// is kept and reported as a follow-up.
     pub idle_pools: BTreeSet<String>,
     /// Told before and after each change (one line, for progress output).
-    pub on_event: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub on_event: Option<EventFn>,
 }
 
 impl fmt::Debug for ApplyOptions {
