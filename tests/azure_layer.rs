@@ -606,3 +606,25 @@ async fn unknown_properties_are_rejected_like_arm() {
         .expect_err("bad api-version");
     assert_eq!(err.code(), Some("InvalidApiVersionParameter"));
 }
+
+#[tokio::test]
+async fn no_credential_says_to_run_az_login() {
+    // Meaningful only where neither workload identity nor a logged-in CLI
+    // is around (as on CI runners and here).
+    let on_path = |tool: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
+    };
+    if std::env::var_os("AZURE_FEDERATED_TOKEN_FILE").is_some() || on_path("az") || on_path("azd") {
+        return;
+    }
+    let http = HttpStack::new().expect("http stack");
+    let tokens = stateplan::azure::credential::default_token_source(&http).expect("source");
+    assert_eq!(tokens.describe(), "Azure CLI / azd");
+    let err = tokens
+        .token("https://management.azure.com/.default")
+        .await
+        .expect_err("no credential here");
+    let msg = err.to_string();
+    assert!(msg.contains("run `az login`"), "{msg}");
+}
