@@ -22,6 +22,9 @@ use super::plan::{
 use super::{AKS_API_VERSION, AzureError, secret};
 use crate::render::azure::AzureKind;
 
+/// Receives one line per change (progress output).
+pub type EventFn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Options for applying.
 #[derive(Clone, Default)]
 pub struct ApplyOptions {

@@ -573,7 +573,7 @@ impl AzureClient {
         let resp = self
             .request(Service::Arm, Method::PUT, &url, Some(Bytes::from(bytes)))
             .await?;
-        if !matches!(resp.status, 200..=202) {
+        if !(200..=202).contains(&resp.status) {
             return Err(self.api_error(&Method::PUT, &url, &resp));
         }
         let done = self.wait(what, &Method::PUT, &url, &resp).await?;
