@@ -47,9 +47,6 @@ impl fmt::Debug for ApplyOptions {
     }
 }
 
-/// A progress callback: one line per step.
-pub type EventFn = Arc<dyn Fn(&str) + Send + Sync>;
-
 /// One change carried out (or skipped).
 #[derive(Debug, Clone, Serialize)]
 pub struct Applied {
