@@ -245,11 +245,27 @@ pub fn run(out: &Output, templates: Option<&Path>, args: ApplyArgs) -> u8 {
         });
         // One lease for both halves: a second apply of this blueprint
         // cannot interleave with the Azure half either.
-        let held = lease::acquire(&client, desired.blueprint, &lease::holder_identity(), &apply::lock_options(&opts))
-            .await
-            .map_err(|e| Failure::Apply(ApplyError::Lock(e)))?;
+        let held = lease::acquire(
+            &client,
+            desired.blueprint,
+            &lease::holder_identity(),
+            &apply::lock_options(&opts),
+        )
+        .await
+        .map_err(|e| Failure::Apply(ApplyError::Lock(e)))?;
         let r = if azure_half {
-            both_halves(out, &args, &loaded, &client, &desired, &opts, &mut confirm, &progress, &held).await
+            both_halves(
+                out,
+                &args,
+                &loaded,
+                &client,
+                &desired,
+                &opts,
+                &mut confirm,
+                &progress,
+                &held,
+            )
+            .await
         } else {
             apply::run_locked(&client, &desired, &opts, &mut confirm, &progress, &held)
                 .await
@@ -357,8 +373,14 @@ async fn both_halves(
     progress: &Progress,
     held: &lease::Held,
 ) -> Result<ApplyReport, Failure> {
-    let az_client = args.cluster.azure.client().map_err(|e| Failure::Azure(e.to_string()))?;
-    let az_plan_opts = azure::plan::PlanOptions { allow_replace: args.allow_replace };
+    let az_client = args
+        .cluster
+        .azure
+        .client()
+        .map_err(|e| Failure::Azure(e.to_string()))?;
+    let az_plan_opts = azure::plan::PlanOptions {
+        allow_replace: args.allow_replace,
+    };
     let az = azure::plan(&az_client, loaded, &az_plan_opts)
         .await
         .map_err(|e| Failure::Azure(e.to_string()))?;
@@ -372,9 +394,17 @@ async fn both_halves(
     let full = combined::combine(kube_plan, &az);
     let reasons = apply::refusals(&full, opts);
     if !reasons.is_empty() {
-        return Err(Failure::Apply(ApplyError::Refused { plan: Box::new(full), reasons }));
+        return Err(Failure::Apply(ApplyError::Refused {
+            plan: Box::new(full),
+            reasons,
+        }));
     }
-    let report = |plan: Plan, outcome| ApplyReport { plan, outcome, done: Vec::new(), remaining: Vec::new() };
+    let report = |plan: Plan, outcome| ApplyReport {
+        plan,
+        outcome,
+        done: Vec::new(),
+        remaining: Vec::new(),
+    };
     if full.changes() == 0 {
         return Ok(report(full, Outcome::NoChanges));
     }
@@ -390,7 +420,11 @@ async fn both_halves(
     };
     let az_report = match azure::apply(&az_client, &az, &az_opts).await {
         Ok(r) => r,
-        Err(f) => return Err(Failure::Azure(format!("{f}\nNothing in Kubernetes was changed; re-run `stateplan apply` after fixing the cause."))),
+        Err(f) => {
+            return Err(Failure::Azure(format!(
+                "{f}\nNothing in Kubernetes was changed; re-run `stateplan apply` after fixing the cause."
+            )));
+        }
     };
     for f in &az_report.follow_ups {
         out.note(&format!("note: {f}"));
@@ -403,10 +437,15 @@ async fn both_halves(
     let mut kube_report = apply::run_locked(client, desired, &kube_opts, &mut go, progress, held)
         .await
         .map_err(Failure::Apply)?;
-    let azure_done = az_report
-        .applied
-        .iter()
-        .map(|a| format!("{} {}/{} ({})", a.action.as_str(), a.kind.as_str(), a.name, a.outcome));
+    let azure_done = az_report.applied.iter().map(|a| {
+        format!(
+            "{} {}/{} ({})",
+            a.action.as_str(),
+            a.kind.as_str(),
+            a.name,
+            a.outcome
+        )
+    });
     kube_report.done.splice(0..0, azure_done);
     if kube_report.outcome == Outcome::NoChanges {
         kube_report.outcome = Outcome::Applied;
@@ -421,7 +460,9 @@ async fn azure_only(out: &Output, args: &ApplyArgs, loaded: &Loaded) -> u8 {
         Ok(c) => c,
         Err(e) => return print_error(out, &e.to_string()),
     };
-    let opts = azure::plan::PlanOptions { allow_replace: args.allow_replace };
+    let opts = azure::plan::PlanOptions {
+        allow_replace: args.allow_replace,
+    };
     let az = match azure::plan(&client, loaded, &opts).await {
         Ok(p) => p,
         Err(e) => return print_error(out, &e.to_string()),
@@ -429,7 +470,10 @@ async fn azure_only(out: &Output, args: &ApplyArgs, loaded: &Loaded) -> u8 {
     let shown = combined::azure_only(&loaded.state.blueprint.name, &az);
     print_plan(out, &shown, false);
     if !az.blocked().is_empty() && !args.allow_replace {
-        return print_error(out, "refusing to apply; nothing was changed: node pool properties that cannot change in place differ; pass --allow-replace to create a replacement pool");
+        return print_error(
+            out,
+            "refusing to apply; nothing was changed: node pool properties that cannot change in place differ; pass --allow-replace to create a replacement pool",
+        );
     }
     if !az.has_changes() {
         out.note("No changes: Azure matches the blueprint.");

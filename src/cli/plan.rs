@@ -106,13 +106,20 @@ pub(super) async fn plan_both(
     let azure_plan = if args.azure() {
         let client = args.azure.client().map_err(|e| e.to_string())?;
         let opts = azure::plan::PlanOptions { allow_replace };
-        Some(azure::plan(&client, loaded, &opts).await.map_err(|e| e.to_string())?)
+        Some(
+            azure::plan(&client, loaded, &opts)
+                .await
+                .map_err(|e| e.to_string())?,
+        )
     } else {
         None
     };
     if !args.kubernetes() {
         let az = azure_plan.as_ref().ok_or("nothing to plan")?;
-        return Ok((combined::azure_only(&loaded.state.blueprint.name, az), azure_plan));
+        return Ok((
+            combined::azure_only(&loaded.state.blueprint.name, az),
+            azure_plan,
+        ));
     }
     let desired = Desired {
         blueprint: &loaded.state.blueprint.name,
@@ -128,8 +135,12 @@ pub(super) async fn plan_both(
             .unwrap_or_default(),
         ..Default::default()
     };
-    let client = live::connect(&target(args)).await.map_err(|e| e.to_string())?;
-    let kube = plan::plan(&client, &desired, &opts).await.map_err(|e| e.to_string())?;
+    let client = live::connect(&target(args))
+        .await
+        .map_err(|e| e.to_string())?;
+    let kube = plan::plan(&client, &desired, &opts)
+        .await
+        .map_err(|e| e.to_string())?;
     let plan = match &azure_plan {
         Some(az) => combined::combine(kube, az),
         None => kube,

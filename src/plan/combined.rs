@@ -18,7 +18,9 @@ pub const KNOWN_AFTER_APPLY: &str = "(known after the Azure half is applied)";
 pub fn preview_resolved(az: &AzurePlan, pending: &[PendingValue]) -> BTreeMap<String, String> {
     let mut resolved = az.resolved.clone();
     for p in pending {
-        resolved.entry(p.placeholder.clone()).or_insert_with(|| KNOWN_AFTER_APPLY.to_string());
+        resolved
+            .entry(p.placeholder.clone())
+            .or_insert_with(|| KNOWN_AFTER_APPLY.to_string());
     }
     resolved
 }
