@@ -122,7 +122,7 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
                     .trim_start_matches(crate::compile::PENDING_PREFIX)
             ));
         }
-        out.note("  `stateplan apply` fills them in; for GitOps, apply the Azure half first (`stateplan apply --only azure`) and re-render.");
+        out.note("  `stateplan apply` fills them in. For GitOps: apply the Azure half (`stateplan apply FILE --only azure`), then set these values in the repository (e.g. a kustomize patch); `render` works offline and cannot know them.");
     }
     0
 }
