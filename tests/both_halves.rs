@@ -169,3 +169,38 @@ async fn apply_both_halves_then_replan_is_clean() {
     );
     assert_eq!(full2.exit_code(), 0);
 }
+
+/// A superseded node pool may be deleted only when no stateplan pod runs on
+/// it; other pods do not keep it, and an unreadable cluster keeps every pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_pools_are_those_without_stateplan_pods() {
+    use stateplan::live::pools::{AGENT_POOL_LABEL, idle_pools};
+    let kd = KubeDouble::start().await;
+    for (node, pool) in [("aks-old-1", "old"), ("aks-new-1", "new")] {
+        kd.seed(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": {AGENT_POOL_LABEL: pool}}}));
+    }
+    kd.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "db"}}));
+    let pod = |name: &str, node: &str, ours: bool| {
+        let labels = if ours {
+            json!({"app.kubernetes.io/managed-by": "stateplan"})
+        } else {
+            json!({"app": "other"})
+        };
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "db", "labels": labels},
+               "spec": {"nodeName": node, "containers": [{"name": "c", "image": "x:1"}]}})
+    };
+    kd.seed(pod("orders-db-0", "aks-old-1", true));
+    kd.seed(pod("other", "aks-new-1", false));
+    let kube = Client::try_from(Config::new(kd.url().parse().expect("url"))).expect("client");
+    let pools = ["old".to_string(), "new".to_string(), "gone".to_string()];
+    let idle = idle_pools(&kube, &pools).await;
+    assert_eq!(idle.into_iter().collect::<Vec<_>>(), ["gone", "new"]);
+    assert!(kd.remove("v1", "Pod", Some("db"), "orders-db-0"));
+    let idle = idle_pools(&kube, &pools).await;
+    assert_eq!(idle.len(), 3);
+
+    // A cluster that cannot be read keeps every pool.
+    let unreachable =
+        Client::try_from(Config::new("http://127.0.0.1:9".parse().expect("url"))).expect("client");
+    assert!(idle_pools(&unreachable, &pools).await.is_empty());
+}

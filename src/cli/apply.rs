@@ -411,9 +411,20 @@ async fn both_halves(
     if !confirm(&full) {
         return Ok(report(full, Outcome::Declined));
     }
+    // Pools the plan would remove (superseded by a replacement) are deleted
+    // only if no stateplan pod runs on them any more.
+    let leaving: Vec<String> = az
+        .changes
+        .iter()
+        .filter(|c| {
+            c.kind == crate::render::azure::AzureKind::AgentPool
+                && c.action == azure::plan::Action::Delete
+        })
+        .map(|c| c.name.clone())
+        .collect();
     let az_opts = azure::apply::ApplyOptions {
         allow_replace: args.allow_replace,
-        idle_pools: Default::default(),
+        idle_pools: live::pools::idle_pools(client, &leaving).await,
         on_event: Some(Arc::new(|line: &str| {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         })),

@@ -6,6 +6,7 @@
 
 pub mod inventory;
 pub mod kinds;
+pub mod pools;
 mod retry;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -251,6 +251,7 @@ fn builtin_types() -> Vec<ResourceType> {
             &["pv"],
         ),
         ("", "v1", "Pod", "pods", true, true, false, &["po"]),
+        ("", "v1", "Node", "nodes", false, true, false, &["no"]),
         ("", "v1", "Event", "events", true, false, false, &["ev"]),
         (
             "storage.k8s.io",
