@@ -25,28 +25,9 @@ pub const REPLACE_NEEDS_FLAG: &str = "needs --allow-replace";
 /// Concurrent reads while fetching live state.
 const READ_CONCURRENCY: usize = 8;
 
-/// What to do with one resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Create,
-    Update,
-    Replace,
-    Delete,
-    Unchanged,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Replace => "replace",
-            Action::Delete => "delete",
-            Action::Unchanged => "unchanged",
-        }
-    }
-}
+/// What to do with one resource: the same actions as Kubernetes rows, so
+/// both halves share one plan table.
+pub use crate::plan::Action;
 
 /// One field that differs.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Needs, Op, Plan, PlanRow, Scope};
-use crate::azure::plan::{self as az, AzurePlan};
+use super::{Needs, Op, Plan, PlanRow, Scope};
+use crate::azure::plan::AzurePlan;
 use crate::render::{PendingValue, Wave};
 
 /// What a placeholder shows in a plan when the Azure half will only create
@@ -23,16 +23,6 @@ pub fn preview_resolved(az: &AzurePlan, pending: &[PendingValue]) -> BTreeMap<St
             .or_insert_with(|| KNOWN_AFTER_APPLY.to_string());
     }
     resolved
-}
-
-fn action(a: az::Action) -> Action {
-    match a {
-        az::Action::Create => Action::Create,
-        az::Action::Update => Action::Update,
-        az::Action::Replace => Action::Replace,
-        az::Action::Delete => Action::Delete,
-        az::Action::Unchanged => Action::Unchanged,
-    }
 }
 
 /// The Azure changes as plan rows; field changes become the row's diff.
@@ -65,7 +55,7 @@ pub fn azure_rows(az: &AzurePlan) -> Vec<PlanRow> {
                 kind: c.kind.as_str().to_string(),
                 namespace: None,
                 name: c.name.clone(),
-                action: action(c.action),
+                action: c.action,
                 reason: Some(reason),
                 drift: vec![],
                 needs: c.blocked.is_some().then_some(Needs::AllowReplace),
