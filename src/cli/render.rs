@@ -100,7 +100,12 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
             ));
         }
         None => {
-            out.stdout(&render::to_yaml_stream(&r.objects));
+            // Object by object: the stream of a large blueprint is never
+            // held in memory as one string.
+            for o in &r.objects {
+                out.stdout("---\n");
+                out.stdout(&render::to_yaml(&o.body));
+            }
             out.note(&format!(
                 "{} Kubernetes objects on stdout in apply order; {} Azure resources are written with -o DIR (azure/*.json)",
                 r.objects.len(),
