@@ -396,6 +396,19 @@ async fn flush_waits(
     Ok(())
 }
 
+/// Runs one step of a row between its Start and Done events.
+async fn reported(
+    reporter: &dyn Reporter,
+    row: &PlanRow,
+    (start, done): (&str, &str),
+    work: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    reporter.event(Event::Start { row, step: start });
+    work.await?;
+    reporter.event(Event::Done { row, step: done });
+    Ok(())
+}
+
 /// One row's change. Errors are messages for the user.
 async fn step(
     client: &Client,
@@ -420,19 +433,14 @@ async fn step(
     match &r.op {
         Op::None => Ok(()),
         Op::Apply(body) => {
-            reporter.event(Event::Start {
-                row: r,
-                step: "apply",
-            });
-            let patch = Patch::Apply(body);
-            live::with_retry(|| api.patch(&r.name, &pp, &patch))
-                .await
-                .map_err(|e| api_err("server-side apply", e))?;
-            reporter.event(Event::Done {
-                row: r,
-                step: "applied",
-            });
-            Ok(())
+            let apply = || async {
+                let patch = Patch::Apply(body);
+                live::with_retry(|| api.patch(&r.name, &pp, &patch))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_err("server-side apply", e))
+            };
+            reported(reporter, r, ("apply", "applied"), apply()).await
         }
         Op::ExpandClaim { storage } => {
             reporter.event(Event::Start {
@@ -465,19 +473,14 @@ async fn step(
                 DeleteParams::background()
             };
             delete_and_wait(client, info, r, &dp, opts).await?;
-            reporter.event(Event::Start {
-                row: r,
-                step: "re-create",
-            });
-            let patch = Patch::Apply(body);
-            live::with_retry(|| api.patch(&r.name, &pp, &patch))
-                .await
-                .map_err(|e| api_err("re-creating", e))?;
-            reporter.event(Event::Done {
-                row: r,
-                step: "re-created",
-            });
-            Ok(())
+            let apply = || async {
+                let patch = Patch::Apply(body);
+                live::with_retry(|| api.patch(&r.name, &pp, &patch))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_err("re-creating", e))
+            };
+            reported(reporter, r, ("re-create", "re-created"), apply()).await
         }
         Op::Delete => {
             // Defence in depth: never PVCs or Namespaces, only what we own.
