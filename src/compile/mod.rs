@@ -576,10 +576,9 @@ impl Compiler<'_> {
     }
 
     fn check_cross_workload(&mut self, workloads: &[Workload], bp: &Blueprint) {
-        // Objects in one namespace share names only through the workload name,
-        // which TOML already keeps unique; but a namespace named like another
-        // workload's Schedule or a pool shared across incompatible workloads
-        // is caught in `pool::merge`. Here: identity names must be unique.
+        // Workload names are unique (TOML keys) and pools are checked in
+        // `pool::merge`; identity names combine blueprint and workload names,
+        // so they must be checked here.
         let mut seen = BTreeSet::new();
         for w in workloads {
             if !seen.insert(w.identity.name.clone()) {

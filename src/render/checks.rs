@@ -15,7 +15,7 @@ fn err(template: &str, message: String, hint: &str) -> Diagnostic {
 }
 
 /// The engine's pod fragment: a mapping with at least one container.
-pub(super) fn pod_fragment(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic>) {
+pub(super) fn pod_fragment(v: &Value, template: &str, out: &mut Vec<Diagnostic>) {
     let Some(map) = v.as_object() else {
         out.push(err(
             template,
@@ -53,7 +53,6 @@ pub(super) fn pod_fragment(v: &Value, w: &Workload, template: &str, out: &mut Ve
             ));
         }
     }
-    let _ = w;
 }
 
 /// One rendered object.

@@ -64,7 +64,7 @@ impl<'c> Renderer<'c> {
         let pod = match self.render_yaml(&pod_template, base.clone(), w, &mut errors) {
             Some(mut docs) if docs.len() == 1 => {
                 let mut pod = docs.pop().unwrap_or(Value::Null);
-                checks::pod_fragment(&pod, w, &pod_template, &mut errors.diagnostics);
+                checks::pod_fragment(&pod, &pod_template, &mut errors.diagnostics);
                 // Templates may rely on every key being there.
                 if let Some(map) = pod.as_object_mut() {
                     for key in ["initContainers", "volumes"] {
