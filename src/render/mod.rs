@@ -10,6 +10,7 @@ pub mod azure;
 mod checks;
 pub mod gitops;
 mod object;
+mod parse;
 mod templates;
 
 use std::collections::BTreeMap;

@@ -169,7 +169,7 @@ impl<'c> Renderer<'c> {
             {
                 continue;
             }
-            match serde_saphyr::from_str::<Value>(doc) {
+            match super::parse::document(doc) {
                 Ok(Value::Null) => {}
                 Ok(v) => docs.push(v),
                 Err(e) => {
