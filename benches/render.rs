@@ -1,14 +1,18 @@
 //! Benchmark of the offline hot path: a generated 1000-workload blueprint
-//! through parse → compile → render → YAML stream and GitOps tree (in
-//! memory). Prints wall time per run and the process's peak RSS.
+//! through parse → compile → render, the way `stateplan render` runs it
+//! (bodies kept as YAML text): first to a YAML stream, then as a GitOps tree
+//! built in memory. Prints wall time per run and the process's peak RSS
+//! after each; then the time of the same pipeline keeping bodies as trees
+//! (what `plan` uses).
 //!
 //! Run: `cargo bench --bench render` (release profile). Optional args:
 //! `cargo bench --bench render -- <workloads> <runs>`.
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use stateplan::pipeline;
-use stateplan::render::{gitops, to_yaml_stream};
+use stateplan::render::{Yaml, gitops};
 
 const ENGINES: &[(&str, &str)] = &[
     ("postgres", "3 replicas 200Gi fast-ssd zone-redundant"),
@@ -59,46 +63,74 @@ fn main() {
     std::fs::write(&path, &text).expect("write blueprint");
     let path = path.to_string_lossy().to_string();
 
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let load = || match pipeline::load_as::<Yaml>(&path, None) {
+        Ok(l) => l,
+        Err(d) => panic!("bench blueprint fails:\n{}", d.render(false)),
+    };
+
+    // `stateplan render FILE`: the YAML stream, object by object, to a sink.
+    // Measured first: peak RSS only grows.
     let mut times = Vec::new();
-    let mut objects = 0;
-    let mut bytes = 0;
-    let mut stages = [Duration::ZERO; 4];
+    let (mut objects, mut bytes) = (0, 0);
     for _ in 0..runs {
         let start = Instant::now();
-        let loaded = match pipeline::load(&path, None) {
-            Ok(l) => l,
-            Err(d) => panic!("bench blueprint fails:\n{}", d.render(false)),
-        };
-        let t_load = start.elapsed();
-        let stream = to_yaml_stream(&loaded.rendered.objects);
-        let t_stream = start.elapsed();
-        let tree = gitops::tree(&loaded.rendered, &loaded.state);
-        times.push(start.elapsed());
-        stages[0] += t_load;
-        stages[1] += t_stream - t_load;
-        stages[2] += start.elapsed() - t_stream;
+        let loaded = load();
+        let mut out = std::io::BufWriter::new(std::io::sink());
+        bytes = 0;
+        for o in &loaded.rendered.objects {
+            bytes += o.body.0.len() + 4;
+            let _ = out.write_all(b"---\n");
+            let _ = out.write_all(o.body.0.as_bytes());
+        }
+        let _ = out.flush();
         objects = loaded.rendered.objects.len() + loaded.rendered.azure.len();
-        bytes = stream.len() + tree.values().map(String::len).sum::<usize>();
+        drop(loaded);
+        times.push(start.elapsed());
     }
-    // Where the time goes, averaged: the offline pipeline (parse, compile,
-    // render + checks) vs. writing YAML out.
-    let avg = |d: Duration| d.as_secs_f64() * 1000.0 / runs as f64;
-    println!(
-        "stages (avg): load+render {:.1} ms, YAML stream {:.1} ms, GitOps tree {:.1} ms",
-        avg(stages[0]),
-        avg(stages[1]),
-        avg(stages[2])
-    );
-    let _ = std::fs::remove_dir_all(&dir);
     times.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let peak = peak_rss_mib().unwrap_or(f64::NAN);
     println!(
-        "render {n} workloads ({} engines, {objects} objects, {:.1} MB output): min {:.1} ms, median {:.1} ms, max {:.1} ms over {runs} runs; peak RSS {:.1} MiB",
+        "render {n} workloads to a YAML stream ({} engines, {objects} objects, {:.1} MB): min {:.1} ms, median {:.1} ms, max {:.1} ms over {runs} runs; peak RSS {:.1} MiB",
         engines.len(),
         bytes as f64 / 1e6,
         ms(times[0]),
         ms(times[times.len() / 2]),
         ms(times[times.len() - 1]),
+        peak
+    );
+
+    // `stateplan render FILE -o DIR`: the GitOps tree, built in memory.
+    let mut times = Vec::new();
+    let mut files = 0;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let loaded = load();
+        let tree = gitops::tree(&loaded.rendered, &loaded.state);
+        files = tree.len();
+        drop((tree, loaded));
+        times.push(start.elapsed());
+    }
+    times.sort();
+    println!(
+        "render {n} workloads as a GitOps tree ({files} files, not written): min {:.1} ms, median {:.1} ms; peak RSS {:.1} MiB",
+        ms(times[0]),
+        ms(times[times.len() / 2]),
         peak_rss_mib().unwrap_or(f64::NAN)
     );
+
+    // The plan/apply path keeps every body as a serde_json::Value.
+    let mut tree_times = Vec::new();
+    for _ in 0..runs.min(3) {
+        let start = Instant::now();
+        let loaded = pipeline::load(&path, None);
+        tree_times.push(start.elapsed());
+        drop(loaded);
+    }
+    tree_times.sort();
+    println!(
+        "load with Value bodies (plan/apply): median {:.1} ms",
+        ms(tree_times[tree_times.len() / 2])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

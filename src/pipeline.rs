@@ -8,13 +8,13 @@ use crate::blueprint;
 use crate::catalog::Catalog;
 use crate::compile::{self, DesiredState};
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile};
-use crate::render::{self, Rendered, Renderer};
+use crate::render::{self, Body, Rendered, Renderer};
 
 /// A blueprint taken through every offline stage.
-pub struct Loaded {
+pub struct Loaded<B: Body = serde_json::Value> {
     pub catalog: Catalog,
     pub state: DesiredState,
-    pub rendered: Rendered,
+    pub rendered: Rendered<B>,
     /// Warnings (errors stop the pipeline).
     pub diagnostics: Diagnostics,
 }
@@ -54,6 +54,12 @@ pub fn read_blueprint(path: &str) -> Result<String, Box<Diagnostic>> {
 
 /// Runs parse → compile → render. On error, every diagnostic found so far.
 pub fn load(path: &str, templates: Option<&Path>) -> Result<Loaded, Diagnostics> {
+    load_as(path, templates)
+}
+
+/// [`load`], keeping object bodies as `B` (e.g. [`render::Yaml`] for
+/// commands that only print them).
+pub fn load_as<B: Body>(path: &str, templates: Option<&Path>) -> Result<Loaded<B>, Diagnostics> {
     let mut diags = Diagnostics::new();
     let fail = |mut d: Diagnostics| {
         d.locate();
@@ -76,7 +82,7 @@ pub fn load(path: &str, templates: Option<&Path>) -> Result<Loaded, Diagnostics>
     let Some(state) = state.filter(|_| !diags.has_errors()) else {
         return fail(diags);
     };
-    let rendered = match Renderer::new(&catalog).and_then(|r| render::render(&state, &r)) {
+    let rendered = match Renderer::new(&catalog).and_then(|r| render::render_as(&state, &r)) {
         Ok(r) => r,
         Err(e) => {
             for s in e.sources {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use stateplan::pipeline;
-use stateplan::render::gitops;
+use stateplan::render::{Yaml, gitops};
 
 fn golden_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -34,6 +34,15 @@ fn check_golden(name: &str, blueprint: &str, templates: Option<&Path>) {
         loaded.diagnostics.render(false)
     );
     let files = gitops::tree(&loaded.rendered, &loaded.state);
+    // `render` and `check` keep bodies as text instead of trees; the tree
+    // they write must be the same, byte for byte.
+    let as_text = pipeline::load_as::<Yaml>(blueprint, templates)
+        .unwrap_or_else(|d| panic!("{blueprint} does not render as text:\n{}", d.render(false)));
+    assert_eq!(as_text.rendered.pending, loaded.rendered.pending);
+    assert!(
+        gitops::tree(&as_text.rendered, &as_text.state) == files,
+        "{name}: the tree from text bodies differs from the tree from Values"
+    );
     let dir = golden_dir(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         let _ = std::fs::remove_dir_all(&dir);

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::{EXIT_ERROR, Output};
 use crate::pipeline;
-use crate::render::{self, gitops};
+use crate::render::{Yaml, gitops};
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
@@ -22,7 +22,7 @@ pub struct RenderArgs {
 
 /// `check`: the whole offline pipeline, nothing written.
 pub fn check(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
-    match pipeline::load(file, templates) {
+    match pipeline::load_as::<Yaml>(file, templates) {
         Ok(loaded) => {
             out.diagnostics(&loaded.diagnostics, true);
             if out.json() {
@@ -50,7 +50,10 @@ pub fn check(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
 }
 
 pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
-    let loaded = match pipeline::load(&args.file, templates) {
+    if out.json() && args.out.is_none() {
+        return print_json(out, templates, &args.file);
+    }
+    let loaded = match pipeline::load_as::<Yaml>(&args.file, templates) {
         Ok(l) => l,
         Err(d) => {
             out.diagnostics(&d, false);
@@ -88,23 +91,12 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
                 ));
             }
         }
-        None if out.json() => {
-            let v = serde_json::json!({
-                "kubernetes": r.objects.iter().map(|o| &o.body).collect::<Vec<_>>(),
-                "azure": r.azure,
-                "pending": r.pending,
-            });
-            out.stdout(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&v).unwrap_or_default()
-            ));
-        }
         None => {
             // Object by object: the stream of a large blueprint is never
             // held in memory as one string.
             for o in &r.objects {
                 out.stdout("---\n");
-                out.stdout(&render::to_yaml(&o.body));
+                out.stdout(&o.body.0);
             }
             out.note(&format!(
                 "{} Kubernetes objects on stdout in apply order; {} Azure resources are written with -o DIR (azure/*.json)",
@@ -129,5 +121,29 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
         }
         out.note("  `stateplan apply` fills them in. For GitOps: apply the Azure half (`stateplan apply FILE --only azure`), then set these values in the repository (e.g. a kustomize patch); `render` works offline and cannot know them.");
     }
+    0
+}
+
+/// `render --output json`: every object as JSON, with the Azure bodies and
+/// the pending values.
+fn print_json(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
+    let loaded = match pipeline::load(file, templates) {
+        Ok(l) => l,
+        Err(d) => {
+            out.diagnostics(&d, false);
+            return EXIT_ERROR;
+        }
+    };
+    out.diagnostics(&loaded.diagnostics, false);
+    let r = &loaded.rendered;
+    let v = serde_json::json!({
+        "kubernetes": r.objects.iter().map(|o| &o.body).collect::<Vec<_>>(),
+        "azure": r.azure,
+        "pending": r.pending,
+    });
+    out.stdout(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    ));
     0
 }

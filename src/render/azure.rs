@@ -2,6 +2,7 @@
 //! shapes). Values Azure assigns on creation are [`PENDING_PREFIX`]
 //! placeholders until the Azure layer fills them in.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -42,7 +43,7 @@ impl AzureKind {
 
 /// One desired Azure resource.
 #[derive(Debug, Clone, Serialize)]
-pub struct AzureResource {
+pub struct AzureResource<A = Value> {
     pub kind: AzureKind,
     pub name: String,
     /// ARM resource ID, or the Key Vault secret URL.
@@ -52,10 +53,43 @@ pub struct AzureResource {
     pub workloads: Vec<String>,
     /// The request body (for Key Vault secrets: the generation policy; the
     /// value is never part of the desired state).
-    pub body: Value,
+    pub body: A,
 }
 
-impl AzureResource {
+/// What an Azure body can be kept as once rendered.
+pub trait AzureBody: Sized + std::fmt::Debug {
+    fn from_value(v: Value) -> Self;
+    /// The body as a tree (parsed again for text bodies).
+    fn value(&self) -> Cow<'_, Value>;
+}
+
+impl AzureBody for Value {
+    fn from_value(v: Value) -> Self {
+        v
+    }
+
+    fn value(&self) -> Cow<'_, Value> {
+        Cow::Borrowed(self)
+    }
+}
+
+/// An Azure body kept as compact JSON text: a fraction of the memory of a
+/// `Value` tree, for commands that only write bodies out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Json(Box<str>);
+
+impl AzureBody for Json {
+    fn from_value(v: Value) -> Self {
+        // Serialising a Value cannot fail, and neither can reading it back.
+        Json(serde_json::to_string(&v).unwrap_or_default().into())
+    }
+
+    fn value(&self) -> Cow<'_, Value> {
+        Cow::Owned(serde_json::from_str(&self.0).unwrap_or(Value::Null))
+    }
+}
+
+impl<A> AzureResource<A> {
     pub fn display_name(&self) -> String {
         format!("{}/{}", self.kind.as_str(), self.name)
     }
@@ -84,6 +118,15 @@ pub fn pending(what: &str) -> String {
 
 /// All Azure resources of a blueprint, in apply order.
 pub fn resources(state: &DesiredState) -> Vec<AzureResource> {
+    resources_as(state, &mut Vec::new())
+}
+
+/// The Azure resources with bodies kept as `A`, each converted as soon as
+/// it is built; placeholders in the bodies are added to `found`.
+pub fn resources_as<A: AzureBody>(
+    state: &DesiredState,
+    found: &mut Vec<super::PendingValue>,
+) -> Vec<AzureResource<A>> {
     let t = &state.target;
     let mut tags = BTreeMap::new();
     tags.insert("managed-by".to_string(), "stateplan".to_string());
@@ -91,7 +134,10 @@ pub fn resources(state: &DesiredState) -> Vec<AzureResource> {
         "stateplan-blueprint".to_string(),
         state.blueprint.name.clone(),
     );
-    let mut out = Vec::new();
+    let mut out = Sink {
+        list: Vec::new(),
+        found,
+    };
 
     for p in &state.node_pools {
         let autoscale = p.min_count.is_some();
@@ -205,7 +251,33 @@ pub fn resources(state: &DesiredState) -> Vec<AzureResource> {
             });
         }
     }
-    out
+    out.list
+}
+
+/// Collects resources, converting each body as soon as it is built so a
+/// large blueprint never holds all of them as trees.
+struct Sink<'p, A> {
+    list: Vec<AzureResource<A>>,
+    found: &'p mut Vec<super::PendingValue>,
+}
+
+impl<A: AzureBody> Sink<'_, A> {
+    fn push(&mut self, r: AzureResource<Value>) {
+        super::find_pending(
+            &r.body,
+            &mut String::new(),
+            &format!("azure:{}", r.display_name()),
+            self.found,
+        );
+        self.list.push(AzureResource {
+            kind: r.kind,
+            name: r.name,
+            id: r.id,
+            api_version: r.api_version,
+            workloads: r.workloads,
+            body: A::from_value(r.body),
+        });
+    }
 }
 
 /// A role assignment's name must be a GUID; deriving it from scope, principal

@@ -17,20 +17,20 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-pub use azure::AzureResource;
-pub use object::{DesiredObject, Wave};
+pub use azure::{AzureResource, Json};
+pub use object::{Body, DesiredObject, Wave, Yaml};
 pub use templates::Renderer;
 
-use crate::compile::{DesiredState, PENDING_PREFIX};
+use crate::compile::{DesiredState, PENDING_PREFIX, Workload};
 use crate::diagnostics::{Diagnostic, SourceFile};
 
 /// Everything `render` produces for one blueprint.
-#[derive(Debug, Clone)]
-pub struct Rendered {
+#[derive(Debug)]
+pub struct Rendered<B: Body = Value> {
     /// Kubernetes objects in apply order.
-    pub objects: Vec<DesiredObject>,
+    pub objects: Vec<DesiredObject<B>>,
     /// Azure resources (wave 0), in apply order.
-    pub azure: Vec<AzureResource>,
+    pub azure: Vec<AzureResource<<B as Body>::Azure>>,
     /// Values known only after Azure creates something.
     pub pending: Vec<PendingValue>,
 }
@@ -53,18 +53,34 @@ pub struct RenderErrors {
     pub sources: Vec<SourceFile>,
 }
 
-/// Renders all workloads of a compiled blueprint.
+/// Renders all workloads of a compiled blueprint, bodies as `Value`s.
 pub fn render(state: &DesiredState, renderer: &Renderer<'_>) -> Result<Rendered, RenderErrors> {
+    render_as(state, renderer)
+}
+
+/// Renders all workloads, keeping each body as `B`. Each workload's objects
+/// are turned into `B` on the thread that rendered them.
+pub fn render_as<B: Body>(
+    state: &DesiredState,
+    renderer: &Renderer<'_>,
+) -> Result<Rendered<B>, RenderErrors> {
     let mut errors = RenderErrors::default();
-    let mut objects: Vec<DesiredObject> = Vec::new();
+    let results = render_all::<B>(state, renderer);
+    let total = results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum();
+    // Sized up front: for a large blueprint this is the biggest allocation
+    // that lives to the end.
+    let mut objects: Vec<DesiredObject<B>> = Vec::with_capacity(total);
+    // Placeholders with the wave and position of their object, to be listed
+    // in apply order.
+    let mut pending: Vec<(Wave, usize, PendingValue)> = Vec::new();
     // Shared objects (Namespaces, StorageClasses) are rendered by every
     // workload that uses them; identical copies merge, different ones are an
     // error naming both workloads.
     let mut shared: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    for (w, result) in state.workloads.iter().zip(render_all(state, renderer)) {
+    for (w, result) in state.workloads.iter().zip(results) {
         match result {
             Ok(list) => {
-                for obj in list {
+                for (obj, found) in list {
                     if obj.workload.is_none() {
                         let key = obj.key();
                         if let Some((i, first)) = shared.get(&key) {
@@ -79,6 +95,7 @@ pub fn render(state: &DesiredState, renderer: &Renderer<'_>) -> Result<Rendered,
                         }
                         shared.insert(key, (objects.len(), w.name.clone()));
                     }
+                    pending.extend(found.into_iter().map(|p| (obj.wave, objects.len(), p)));
                     objects.push(obj);
                 }
             }
@@ -92,21 +109,11 @@ pub fn render(state: &DesiredState, renderer: &Renderer<'_>) -> Result<Rendered,
         return Err(errors);
     }
     // Stable sort: within a wave, workloads keep blueprint order and each
-    // workload keeps workload.toml order.
+    // workload keeps workload.toml order. Placeholders follow their objects.
     objects.sort_by_key(|o| o.wave);
-    let azure = azure::resources(state);
-    let mut pending = Vec::new();
-    for o in &objects {
-        find_pending(&o.body, &mut String::new(), &o.key(), &mut pending);
-    }
-    for a in &azure {
-        find_pending(
-            &a.body,
-            &mut String::new(),
-            &format!("azure:{}", a.display_name()),
-            &mut pending,
-        );
-    }
+    pending.sort_by_key(|(wave, i, _)| (*wave, *i));
+    let mut pending: Vec<PendingValue> = pending.into_iter().map(|(_, _, p)| p).collect();
+    let azure = azure::resources_as(state, &mut pending);
     Ok(Rendered {
         objects,
         azure,
@@ -114,12 +121,38 @@ pub fn render(state: &DesiredState, renderer: &Renderer<'_>) -> Result<Rendered,
     })
 }
 
-/// Renders every workload, spreading them over the available cores. Results
-/// come back in blueprint order, so output stays deterministic.
-fn render_all(
+/// One workload's objects with their bodies as `B`, each with the
+/// placeholders it contains.
+type WorkloadResult<B> = Result<Vec<(DesiredObject<B>, Vec<PendingValue>)>, RenderErrors>;
+
+fn render_workload<B: Body>(
     state: &DesiredState,
     renderer: &Renderer<'_>,
-) -> Vec<Result<Vec<DesiredObject>, RenderErrors>> {
+    w: &Workload,
+) -> WorkloadResult<B> {
+    let objects = renderer.workload(state, w)?;
+    Ok(objects
+        .into_iter()
+        .map(|o| {
+            let mut pending = Vec::new();
+            find_pending(&o.body, &mut String::new(), &o.key(), &mut pending);
+            let object = DesiredObject {
+                api_version: o.api_version,
+                kind: o.kind,
+                namespace: o.namespace,
+                name: o.name,
+                wave: o.wave,
+                workload: o.workload,
+                body: B::from_value(o.body),
+            };
+            (object, pending)
+        })
+        .collect())
+}
+
+/// Renders every workload, spreading them over the available cores. Results
+/// come back in blueprint order, so output stays deterministic.
+fn render_all<B: Body>(state: &DesiredState, renderer: &Renderer<'_>) -> Vec<WorkloadResult<B>> {
     let n = state.workloads.len();
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
@@ -129,7 +162,7 @@ fn render_all(
         return state
             .workloads
             .iter()
-            .map(|w| renderer.workload(state, w))
+            .map(|w| render_workload(state, renderer, w))
             .collect();
     }
     let chunk = n.div_ceil(threads);
@@ -142,7 +175,7 @@ fn render_all(
                     ws.len(),
                     scope.spawn(move || {
                         ws.iter()
-                            .map(|w| renderer.workload(state, w))
+                            .map(|w| render_workload(state, renderer, w))
                             .collect::<Vec<_>>()
                     }),
                 )
@@ -199,11 +232,11 @@ fn find_pending(v: &Value, path: &mut String, object: &str, out: &mut Vec<Pendin
 }
 
 /// Serialises objects as one multi-document YAML stream.
-pub fn to_yaml_stream(objects: &[DesiredObject]) -> String {
+pub fn to_yaml_stream<B: Body>(objects: &[DesiredObject<B>]) -> String {
     let mut out = String::new();
     for o in objects {
         out.push_str("---\n");
-        out.push_str(&to_yaml(&o.body));
+        out.push_str(&o.body.yaml());
     }
     out
 }

@@ -1,6 +1,8 @@
 //! The unit every later stage works on: one rendered Kubernetes object with
 //! the metadata plan and apply need to order, own and diff it.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 /// Apply waves, in the order apply walks them. Dependencies only point to
@@ -38,9 +40,11 @@ impl Wave {
     }
 }
 
-/// One rendered Kubernetes object.
+/// One rendered Kubernetes object. The body is a `serde_json::Value` for
+/// plan and apply; `render` and `check` keep it as [`Yaml`] text instead, so
+/// a large blueprint never holds all its objects as trees.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DesiredObject {
+pub struct DesiredObject<B = serde_json::Value> {
     /// `apiVersion`, e.g. `apps/v1`.
     pub api_version: String,
     /// `kind`, e.g. `StatefulSet`.
@@ -55,10 +59,53 @@ pub struct DesiredObject {
     /// workloads (Namespaces, StorageClasses).
     pub workload: Option<String>,
     /// The full manifest, exactly as rendered and validated.
-    pub body: serde_json::Value,
+    pub body: B,
 }
 
-impl DesiredObject {
+/// What an object's body can be kept as once rendered and checked.
+pub trait Body: PartialEq + Send + Sized {
+    /// How the Azure bodies of the same render are kept.
+    type Azure: super::azure::AzureBody;
+    /// Takes a checked manifest.
+    fn from_value(v: serde_json::Value) -> Self;
+    /// The manifest as one YAML document.
+    fn yaml(&self) -> Cow<'_, str>;
+}
+
+impl Body for serde_json::Value {
+    type Azure = serde_json::Value;
+
+    fn from_value(v: serde_json::Value) -> Self {
+        v
+    }
+
+    fn yaml(&self) -> Cow<'_, str> {
+        Cow::Owned(super::to_yaml(self))
+    }
+}
+
+/// A manifest already written as YAML (by [`super::to_yaml`]). Equal text
+/// means equal manifests: the writer is deterministic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Yaml(pub String);
+
+impl Body for Yaml {
+    type Azure = super::azure::Json;
+
+    fn from_value(v: serde_json::Value) -> Self {
+        let mut text = super::to_yaml(&v);
+        // Kept until the whole blueprint is rendered: drop the slack the
+        // writer's doubling left (up to half of every buffer).
+        text.shrink_to_fit();
+        Yaml(text)
+    }
+
+    fn yaml(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.0)
+    }
+}
+
+impl<B> DesiredObject<B> {
     /// `kind/namespace/name` (or `kind/name`), the key plans are sorted and
     /// reported by.
     pub fn key(&self) -> String {
