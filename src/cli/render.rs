@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{EXIT_ERROR, Output};
-use crate::pipeline;
-use crate::render::{Yaml, gitops};
+use crate::pipeline::{self, Loaded};
+use crate::render::{Body, Yaml, gitops};
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
@@ -53,14 +53,9 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
     if out.json() && args.out.is_none() {
         return print_json(out, templates, &args.file);
     }
-    let loaded = match pipeline::load_as::<Yaml>(&args.file, templates) {
-        Ok(l) => l,
-        Err(d) => {
-            out.diagnostics(&d, false);
-            return EXIT_ERROR;
-        }
+    let Some(loaded) = load::<Yaml>(out, templates, &args.file) else {
+        return EXIT_ERROR;
     };
-    out.diagnostics(&loaded.diagnostics, false);
     let r = &loaded.rendered;
     match &args.out {
         Some(dir) => {
@@ -127,14 +122,9 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
 /// `render --output json`: every object as JSON, with the Azure bodies and
 /// the pending values.
 fn print_json(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
-    let loaded = match pipeline::load(file, templates) {
-        Ok(l) => l,
-        Err(d) => {
-            out.diagnostics(&d, false);
-            return EXIT_ERROR;
-        }
+    let Some(loaded) = load::<serde_json::Value>(out, templates, file) else {
+        return EXIT_ERROR;
     };
-    out.diagnostics(&loaded.diagnostics, false);
     let r = &loaded.rendered;
     let v = serde_json::json!({
         "kubernetes": r.objects.iter().map(|o| &o.body).collect::<Vec<_>>(),
@@ -146,4 +136,18 @@ fn print_json(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
         serde_json::to_string_pretty(&v).unwrap_or_default()
     ));
     0
+}
+
+/// Runs the offline pipeline and prints its diagnostics; `None` on errors.
+fn load<B: Body>(out: &Output, templates: Option<&Path>, file: &str) -> Option<Loaded<B>> {
+    match pipeline::load_as::<B>(file, templates) {
+        Ok(loaded) => {
+            out.diagnostics(&loaded.diagnostics, false);
+            Some(loaded)
+        }
+        Err(d) => {
+            out.diagnostics(&d, false);
+            None
+        }
+    }
 }
