@@ -150,57 +150,59 @@ fn render_workload<B: Body>(
         .collect())
 }
 
-/// Renders every workload, spreading them over the available cores. Results
-/// come back in blueprint order, so output stays deterministic.
+/// Renders every workload, spreading them over the available cores. Threads
+/// take the next workload as they finish one, so a mix of light and heavy
+/// engines keeps every core busy. Results come back in blueprint order, so
+/// output stays deterministic.
 fn render_all<B: Body>(state: &DesiredState, renderer: &Renderer<'_>) -> Vec<WorkloadResult<B>> {
     let n = state.workloads.len();
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
         .min(n / 16)
         .max(1);
+    let render = |i: usize| render_workload(state, renderer, &state.workloads[i]);
     if threads == 1 {
-        return state
-            .workloads
-            .iter()
-            .map(|w| render_workload(state, renderer, w))
-            .collect();
+        return (0..n).map(render).collect();
     }
-    let chunk = n.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = state
-            .workloads
-            .chunks(chunk)
-            .map(|ws| {
-                (
-                    ws.len(),
-                    scope.spawn(move || {
-                        ws.iter()
-                            .map(|w| render_workload(state, renderer, w))
-                            .collect::<Vec<_>>()
-                    }),
-                )
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, WorkloadResult<B>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            return out;
+                        }
+                        out.push((i, render(i)));
+                    }
+                })
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|(len, h)| {
-                // A panicking render thread is a bug; report it per workload
-                // rather than taking the process down.
-                h.join().unwrap_or_else(|_| {
-                    (0..len)
-                        .map(|_| {
-                            Err(RenderErrors {
-                                diagnostics: vec![Diagnostic::error(
-                                    "internal error while rendering; please report it",
-                                )],
-                                sources: Vec::new(),
-                            })
-                        })
-                        .collect()
-                })
-            })
+            .flat_map(|h| h.join().unwrap_or_default())
             .collect()
-    })
+    });
+    done.sort_by_key(|(i, _)| *i);
+    // A panicking render thread is a bug; the workloads it had taken are
+    // reported rather than the process taken down.
+    let mut results = Vec::with_capacity(n);
+    let mut done = done.into_iter().peekable();
+    for i in 0..n {
+        match done.next_if(|(j, _)| *j == i) {
+            Some((_, r)) => results.push(r),
+            None => results.push(Err(RenderErrors {
+                diagnostics: vec![Diagnostic::error(format!(
+                    "internal error while rendering workload {}; please report it",
+                    state.workloads[i].name
+                ))],
+                sources: Vec::new(),
+            })),
+        }
+    }
+    results
 }
 
 fn find_pending(v: &Value, path: &mut String, object: &str, out: &mut Vec<PendingValue>) {
@@ -214,7 +216,11 @@ fn find_pending(v: &Value, path: &mut String, object: &str, out: &mut Vec<Pendin
             for (k, v) in map {
                 let len = path.len();
                 path.push('/');
-                path.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                if k.contains(['~', '/']) {
+                    path.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                } else {
+                    path.push_str(k);
+                }
                 find_pending(v, path, object, out);
                 path.truncate(len);
             }

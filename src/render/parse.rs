@@ -109,6 +109,10 @@ enum Frame {
 /// a placeholder anywhere but as a whole plain scalar, and for every syntax
 /// error.
 fn build(text: &str, taken: &mut [Option<Value>]) -> Option<Value> {
+    // Without placeholders no scalar can hold the mark (the document was
+    // checked for it), so the per-scalar search is skipped.
+    let has_placeholders = !taken.is_empty();
+    let marked = |s: &str| has_placeholders && s.contains(MARK);
     let mut options = Options::default();
     options.set_emit_comments(false);
     let mut stack: Vec<Frame> = Vec::new();
@@ -135,7 +139,7 @@ fn build(text: &str, taken: &mut [Option<Value>]) -> Option<Value> {
                 }
                 let plain = style == ScalarStyle::Plain;
                 if awaiting_key {
-                    if text.contains(MARK) || (plain && (is_null(&text) || text == "<<")) {
+                    if marked(&text) || (plain && (is_null(&text) || text == "<<")) {
                         return None;
                     }
                     if let Some(Frame::Map(_, key)) = stack.last_mut() {
@@ -152,7 +156,7 @@ fn build(text: &str, taken: &mut [Option<Value>]) -> Option<Value> {
                         }
                         v
                     }
-                    _ if text.contains(MARK) => return None,
+                    _ if marked(&text) => return None,
                     _ if plain => plain_scalar(text)?,
                     _ => Value::String(text.into_owned()),
                 }
