@@ -12,6 +12,11 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use stateplan::pipeline;
+
+/// The allocator the `stateplan` binary uses (src/main.rs).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use stateplan::render::{Yaml, gitops};
 
 const ENGINES: &[(&str, &str)] = &[
