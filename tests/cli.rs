@@ -390,3 +390,52 @@ fn service_target_port_must_exist_in_the_pod() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_large_fleet_lists_a_few_placeholders_and_says_where_the_rest_are() {
+    let dir = tempdir("fleet");
+    let mut bp = String::from(
+        "name = \"fleet\"\n[target]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\ncluster = \"aks\"\nlocation = \"westeurope\"\nkey_vault = \"kv-fleet\"\n[workloads]\n",
+    );
+    for i in 0..6 {
+        bp.push_str(&format!(
+            "db{i} = \"postgres 1 replica 10Gi balanced none\"\n"
+        ));
+    }
+    let file = dir.join("fleet.toml");
+    std::fs::write(&file, bp).expect("write");
+    let out = stateplan(&["render", &file.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    // Three placeholders per workload: twelve listed, six summarised.
+    assert!(
+        err.contains("18 value(s) are known only after Azure"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.contains(" ← ")).count(),
+        12,
+        "{err}"
+    );
+    assert!(
+        err.contains("... and 6 more (`-o DIR` writes all of them to azure/pending-values.json"),
+        "{err}"
+    );
+
+    let tree = dir.join("tree");
+    let out = stateplan(&[
+        "render",
+        &file.to_string_lossy(),
+        "-o",
+        &tree.to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("... and 6 more (all of them are in azure/pending-values.json)")
+    );
+    let listed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tree.join("azure/pending-values.json")).expect("pending file"),
+    )
+    .expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(18));
+}

@@ -49,6 +49,10 @@ pub fn check(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
     }
 }
 
+/// Placeholders listed on stderr; a large fleet has three per workload, and
+/// the full list is in the GitOps tree and the JSON output.
+const PENDING_LISTED: usize = 12;
+
 pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
     if out.json() && args.out.is_none() {
         return print_json(out, templates, &args.file);
@@ -105,13 +109,24 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
             "{} value(s) are known only after Azure creates the identities and are rendered as `stateplan-pending:` placeholders:",
             r.pending.len()
         ));
-        for p in &r.pending {
+        for p in r.pending.iter().take(PENDING_LISTED) {
             out.note(&format!(
                 "  {} {} ← {}",
                 p.object,
                 p.field,
                 p.placeholder
                     .trim_start_matches(crate::compile::PENDING_PREFIX)
+            ));
+        }
+        if r.pending.len() > PENDING_LISTED {
+            let all = if args.out.is_some() {
+                "all of them are in azure/pending-values.json"
+            } else {
+                "`-o DIR` writes all of them to azure/pending-values.json; `--output json` prints them"
+            };
+            out.note(&format!(
+                "  ... and {} more ({all})",
+                r.pending.len() - PENDING_LISTED
             ));
         }
         out.note("  `stateplan apply` fills them in. For GitOps: apply the Azure half (`stateplan apply FILE --only azure`), then set these values in the repository (e.g. a kustomize patch); `render` works offline and cannot know them.");
