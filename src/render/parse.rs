@@ -479,6 +479,14 @@ mod tests {
             "%YAML 1.2\n---\na: 1\n",
             "a: 1\n...\n",
             "? - {\"name\":\"inside\",\"x\":1}\n: v\n",
+            "a:\tb\n",
+            "a: 'it''s'\n",
+            "a: \"esc\\n\\t\\u00e9\"\n",
+            "- - - x\n",
+            "a: {b: [1, {c: d}], e: f}\n",
+            "a: [1, 2,]\n",
+            "a: <<\n",
+            "a: x # trailing comment\n# own line\nb: y\n",
         ] {
             agrees(doc);
         }
@@ -490,6 +498,38 @@ mod tests {
                 "k:\n  k: {}\n",
                 deep.replace('1', "\"deep json value\"")
             ));
+        }
+    }
+
+    /// Random one-byte edits of a document mixing every construct templates
+    /// use: whatever the fast path accepts must equal serde-saphyr's result
+    /// (`document` asserts it), and nothing panics.
+    #[test]
+    fn mutations_agree_with_serde_saphyr() {
+        let seed = "metadata: {\"name\":\"db\",\"labels\":{\"app\":\"x\"}}\nspec:\n  replicas: 3\n  ratio: 1.5\n  size: 200Gi\n  on: yes\n  empty:\n  quoted: 'a''b'\n  dq: \"x\\ty\"\n  list:\n  - {\"name\":\"A\",\"value\":\"1\"}\n  - plain words\n  - [1, two, {k: v}]\n  script: |\n    #!/bin/sh\n    echo {\"not\":\"json here\"}\n  folded: >-\n    one\n    two\n";
+        let bytes: &[u8] = b":-{}[]'\"#|> \n\t,&*!0a";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        for _ in 0..3000 {
+            let mut doc = seed.as_bytes().to_vec();
+            for _ in 0..1 + next(3) {
+                let at = next(doc.len());
+                match next(3) {
+                    0 => {
+                        doc.remove(at);
+                    }
+                    1 => doc.insert(at, bytes[next(bytes.len())]),
+                    _ => doc[at] = bytes[next(bytes.len())],
+                }
+            }
+            if let Ok(doc) = String::from_utf8(doc) {
+                agrees(&doc);
+            }
         }
     }
 
