@@ -33,14 +33,14 @@ fn check_golden(name: &str, blueprint: &str, templates: Option<&Path>) {
         "{blueprint} has warnings:\n{}",
         loaded.diagnostics.render(false)
     );
-    let files = gitops::tree(&loaded.rendered, &loaded.state);
+    let files = gitops::tree(&loaded.rendered, &loaded.state).to_map();
     // `render` and `check` keep bodies as text instead of trees; the tree
     // they write must be the same, byte for byte.
     let as_text = pipeline::load_as::<Yaml>(blueprint, templates)
         .unwrap_or_else(|d| panic!("{blueprint} does not render as text:\n{}", d.render(false)));
     assert_eq!(as_text.rendered.pending, loaded.rendered.pending);
     assert!(
-        gitops::tree(&as_text.rendered, &as_text.state) == files,
+        gitops::tree(&as_text.rendered, &as_text.state).to_map() == files,
         "{name}: the tree from text bodies differs from the tree from Values"
     );
     let dir = golden_dir(name);
@@ -146,7 +146,10 @@ fn parallel_render_is_deterministic() {
             .iter()
             .map(|o| (format!("{:?}", o.wave), o.workload.clone()))
             .collect();
-        (gitops::tree(&loaded.rendered, &loaded.state), order)
+        (
+            gitops::tree(&loaded.rendered, &loaded.state).to_map(),
+            order,
+        )
     };
     let (first, order) = render();
     for _ in 0..3 {

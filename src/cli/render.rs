@@ -75,7 +75,7 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
                 return EXIT_ERROR;
             }
             if out.json() {
-                let v = serde_json::json!({ "directory": dir, "files": files.keys().collect::<Vec<_>>(), "pending": r.pending });
+                let v = serde_json::json!({ "directory": dir, "files": files.paths().collect::<Vec<_>>(), "pending": r.pending });
                 out.stdout(&format!(
                     "{}\n",
                     serde_json::to_string_pretty(&v).unwrap_or_default()
