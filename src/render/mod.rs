@@ -237,16 +237,6 @@ fn find_pending(v: &Value, path: &mut String, object: &str, out: &mut Vec<Pendin
     }
 }
 
-/// Serialises objects as one multi-document YAML stream.
-pub fn to_yaml_stream<B: Body>(objects: &[DesiredObject<B>]) -> String {
-    let mut out = String::new();
-    for o in objects {
-        out.push_str("---\n");
-        out.push_str(&o.body.yaml());
-    }
-    out
-}
-
 /// One object as YAML. Serialising a `serde_json::Value` cannot fail.
 pub fn to_yaml(v: &Value) -> String {
     let mut s = serde_saphyr::to_string(v).unwrap_or_default();
