@@ -162,9 +162,9 @@ fn row<'a>(p: &'a Plan, key: &str) -> &'a plan::PlanRow {
     })
 }
 
-fn assert_no_changes(p: &Plan) {
-    let changed: Vec<String> = p
-        .rows
+/// Every changed row with its diff, for assertion messages.
+fn changes(p: &Plan) -> Vec<String> {
+    p.rows
         .iter()
         .filter(|r| r.is_change())
         .map(|r| {
@@ -175,7 +175,11 @@ fn assert_no_changes(p: &Plan) {
                 r.diff.clone().unwrap_or_default()
             )
         })
-        .collect();
+        .collect()
+}
+
+fn assert_no_changes(p: &Plan) {
+    let changed = changes(p);
     assert!(
         changed.is_empty(),
         "perpetual diff:\n{}",
@@ -871,19 +875,7 @@ async fn every_example_blueprint_replans_to_no_changes() {
         .unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(r.outcome, Outcome::Applied, "{f}");
         let p = plan_of(&c, &bp).await;
-        let changed: Vec<String> = p
-            .rows
-            .iter()
-            .filter(|r| r.is_change())
-            .map(|r| {
-                format!(
-                    "{} {}\n{}",
-                    r.action.as_str(),
-                    r.key(),
-                    r.diff.clone().unwrap_or_default()
-                )
-            })
-            .collect();
+        let changed = changes(&p);
         assert!(
             changed.is_empty(),
             "{f}: perpetual diff:\n{}",
@@ -893,19 +885,7 @@ async fn every_example_blueprint_replans_to_no_changes() {
         let mut opts = plan_opts(&bp);
         opts.always_dry_run = true;
         let p = plan::plan(&c, &bp.desired(), &opts).await.expect("plan");
-        let changed: Vec<String> = p
-            .rows
-            .iter()
-            .filter(|r| r.is_change())
-            .map(|r| {
-                format!(
-                    "{} {}\n{}",
-                    r.action.as_str(),
-                    r.key(),
-                    r.diff.clone().unwrap_or_default()
-                )
-            })
-            .collect();
+        let changed = changes(&p);
         assert!(
             changed.is_empty(),
             "{f}: dry-run diff:\n{}",

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kube::Client;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::json;
 
 use crate::live::inventory::{self, Inventory};
@@ -409,6 +409,19 @@ async fn reported(
     Ok(())
 }
 
+/// Server-side apply of one object (retried on transient errors).
+async fn server_side_apply(
+    api: &Api<DynamicObject>,
+    name: &str,
+    pp: &PatchParams,
+    body: &serde_json::Value,
+) -> Result<(), kube::Error> {
+    let patch = Patch::Apply(body);
+    live::with_retry(|| api.patch(name, pp, &patch))
+        .await
+        .map(|_| ())
+}
+
 /// One row's change. Errors are messages for the user.
 async fn step(
     client: &Client,
@@ -433,34 +446,27 @@ async fn step(
     match &r.op {
         Op::None => Ok(()),
         Op::Apply(body) => {
-            let apply = || async {
-                let patch = Patch::Apply(body);
-                live::with_retry(|| api.patch(&r.name, &pp, &patch))
+            let apply = async {
+                server_side_apply(&api, &r.name, &pp, body)
                     .await
-                    .map(|_| ())
                     .map_err(|e| api_err("server-side apply", e))
             };
-            reported(reporter, r, ("apply", "applied"), apply()).await
+            reported(reporter, r, ("apply", "applied"), apply).await
         }
         Op::ExpandClaim { storage } => {
-            reporter.event(Event::Start {
-                row: r,
-                step: "expand",
-            });
-            let patch = json!({"spec": {"resources": {"requests": {"storage": storage}}}});
-            let mp = PatchParams {
-                field_manager: Some(FIELD_MANAGER.into()),
-                ..Default::default()
+            let expand = async {
+                let patch = json!({"spec": {"resources": {"requests": {"storage": storage}}}});
+                let mp = PatchParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..Default::default()
+                };
+                let patch = Patch::Merge(&patch);
+                live::with_retry(|| api.patch(&r.name, &mp, &patch))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_err("expanding the claim", e))
             };
-            let patch = Patch::Merge(&patch);
-            live::with_retry(|| api.patch(&r.name, &mp, &patch))
-                .await
-                .map_err(|e| api_err("expanding the claim", e))?;
-            reporter.event(Event::Done {
-                row: r,
-                step: "expanded",
-            });
-            Ok(())
+            reported(reporter, r, ("expand", "expanded"), expand).await
         }
         Op::Recreate { body, orphan } => {
             reporter.event(Event::Start {
@@ -473,14 +479,12 @@ async fn step(
                 DeleteParams::background()
             };
             delete_and_wait(client, info, r, &dp, opts).await?;
-            let apply = || async {
-                let patch = Patch::Apply(body);
-                live::with_retry(|| api.patch(&r.name, &pp, &patch))
+            let apply = async {
+                server_side_apply(&api, &r.name, &pp, body)
                     .await
-                    .map(|_| ())
                     .map_err(|e| api_err("re-creating", e))
             };
-            reported(reporter, r, ("re-create", "re-created"), apply()).await
+            reported(reporter, r, ("re-create", "re-created"), apply).await
         }
         Op::Delete => {
             // Defence in depth: never PVCs or Namespaces, only what we own.

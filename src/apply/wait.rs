@@ -154,16 +154,7 @@ fn statefulset(obj: &Value, last: &mut String) -> bool {
 
 /// Fails early on pod or claim problems that will not heal by waiting.
 async fn pod_failures(client: &Client, sts: &Value, ns: &str) -> Result<(), WaitError> {
-    let selector = sts
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
+    let selector = live::match_labels_selector(sts);
     let lp = ListParams::default().labels(&selector);
     let api = kinds::POD.api(client, Some(ns));
     let pods = live::with_retry(|| api.list(&lp))

@@ -170,6 +170,21 @@ pub fn owner_selector(info: &KindInfo, blueprint: &str) -> String {
     }
 }
 
+/// Label selector (`k=v,k=v`) from a workload's `spec.selector.matchLabels`:
+/// lists its pods and claims.
+pub fn match_labels_selector(workload: &Value) -> String {
+    workload
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
 /// Whether a live object carries this blueprint's ownership labels.
 pub fn owned_by(obj: &Value, blueprint: &str, namespaced: bool) -> bool {
     let labels = obj.pointer("/metadata/labels");

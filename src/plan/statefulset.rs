@@ -190,16 +190,7 @@ pub(super) async fn immutable(
     }
 
     // The claims the StatefulSet made: `<template>-<statefulset>-<ordinal>`.
-    let selector = live
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
+    let selector = live::match_labels_selector(live);
     let api = kinds::PVC.api(ctx.client, Some(&ns));
     let lp = ListParams::default().labels(&selector);
     let claims = live::with_retry(|| api.list(&lp))
