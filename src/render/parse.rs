@@ -1,45 +1,35 @@
 //! Parsing template output (one YAML document) into a `serde_json::Value`.
 //!
-//! Most of what templates produce is one-line JSON written by `| tojson`
-//! after `key: ` or `- ` (metadata, containers, env entries...): about 60% of
-//! the bytes of a large render. A YAML parser reads JSON several times slower
-//! than a JSON parser, so such values are parsed with serde_json and the YAML
-//! parser only sees a short placeholder in their place. The result is the
-//! same `Value` serde-saphyr produces for the whole text; anything this fast
-//! path cannot prove equal goes to serde-saphyr whole:
+//! Templates produce a narrow slice of YAML: block mappings and sequences
+//! with plain keys, one-line JSON written by `| tojson` (about 60% of the
+//! bytes of a large render), plain and quoted scalars, and literal block
+//! scalars for config files. A general YAML parser reads that several times
+//! slower than this line-by-line reader of exactly that slice, which was the
+//! largest cost of rendering a big blueprint.
 //!
-//! - a JSON value is taken out only if it is *canonical*: serde_json
-//!   serialises it back to exactly the same bytes. Duplicate keys, odd number
-//!   spellings, trailing comments or spaces never qualify.
-//! - the placeholder is a plain scalar of a private-use character and an
-//!   index; documents that already contain that character are never touched.
-//! - after parsing, every placeholder must come back exactly once, as a whole
-//!   string value. A placeholder inside a longer string (a block scalar, a
-//!   quoted or multi-line scalar, a key) means the line was not a value of
-//!   its own, and the document is parsed again as written.
-//! - if the shortened text does not parse, the original is parsed, so errors
-//!   and their positions always refer to what the template produced.
+//! The result is always the `Value` serde-saphyr produces for the same text.
+//! The reader never guesses: the moment a document steps outside the slice
+//! it knows (a tab in the indentation, a flow collection that is not
+//! canonical JSON, an anchor, a tag, a comment after a value, a folded or
+//! indented block scalar, a multi-line plain or quoted scalar, a duplicate
+//! or null key, a number in an unusual spelling, any syntax error...) it
+//! gives up and serde-saphyr parses the whole document as written, so
+//! errors and their positions always come from serde-saphyr. Under
+//! `cfg(test)` every document the reader does accept is also parsed by
+//! serde-saphyr and the two results are asserted equal.
 
 use std::borrow::Cow;
 
-use granit_parser::{Event, Options, Parser, ScalarStyle};
 use serde_json::{Map, Value};
-
-/// Starts every placeholder; U+E000 is a private-use character no template
-/// or blueprint has a reason to produce.
-const MARK: char = '\u{E000}';
-
-/// Values shorter than this are left to the YAML parser: taking them out
-/// costs about as much as parsing them.
-const MIN_JSON_LEN: usize = 16;
 
 /// Parses one YAML document. Same result, and same errors, as
 /// `serde_saphyr::from_str::<Value>(doc)`.
 pub(super) fn document(doc: &str) -> Result<Value, serde_saphyr::Error> {
     let fast = fast_path(doc);
     #[cfg(test)]
+    tests::count(fast.is_some());
+    #[cfg(test)]
     if let Some(v) = &fast {
-        tests::FAST_PATHS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let whole = serde_saphyr::from_str::<Value>(doc).ok();
         assert_eq!(Some(v), whole.as_ref(), "fast path differs for:\n{doc}");
     }
@@ -49,159 +39,321 @@ pub(super) fn document(doc: &str) -> Result<Value, serde_saphyr::Error> {
     }
 }
 
-/// `None` when the result cannot be shown to equal serde-saphyr's.
-fn fast_path(doc: &str) -> Option<Value> {
-    if doc.len() > MAX_BYTES || doc.contains(MARK) {
-        return None;
-    }
-    let (text, mut taken) = take_out_json(doc);
-    let v = build(&text, &mut taken)?;
-    taken.iter().all(Option::is_none).then_some(v)
-}
-
-/// The document with each canonical JSON value replaced by a placeholder,
-/// and the values taken out.
-fn take_out_json(doc: &str) -> (Cow<'_, str>, Vec<Option<Value>>) {
-    let mut short = String::new();
-    let mut taken = Vec::new();
-    let mut copied = 0;
-    let mut line_start = 0;
-    for line in doc.split_inclusive('\n') {
-        let body = line.strip_suffix('\n').unwrap_or(line);
-        let rest = &body[value_start(body)..];
-        let candidate =
-            rest.len() >= MIN_JSON_LEN && (rest.starts_with('{') || rest.starts_with('['));
-        if let Some(v) = candidate.then(|| canonical_json(rest)).flatten() {
-            let rest_start = line_start + body.len() - rest.len();
-            short.push_str(&doc[copied..rest_start]);
-            short.push(MARK);
-            short.push_str(&taken.len().to_string());
-            copied = line_start + body.len();
-            taken.push(Some(v));
-        }
-        line_start += line.len();
-    }
-    if taken.is_empty() {
-        return (Cow::Borrowed(doc), taken);
-    }
-    short.push_str(&doc[copied..]);
-    (Cow::Owned(short), taken)
-}
-
 /// Documents deeper, larger or with more nodes than this go to serde-saphyr,
 /// whose budget (depth 64, 250,000 nodes, 64 MiB of text) then decides.
 const MAX_DEPTH: usize = 32;
 const MAX_NODES: usize = 100_000;
 const MAX_BYTES: usize = 1 << 20;
 
-/// A collection being built.
-enum Frame {
-    Seq(Vec<Value>),
-    /// The map so far and the key waiting for its value.
-    Map(Map<String, Value>, Option<String>),
+/// `None` when the document is outside the slice of YAML [`Reader`] knows.
+fn fast_path(doc: &str) -> Option<Value> {
+    if doc.len() > MAX_BYTES || !doc.chars().all(printable) {
+        return None;
+    }
+    let mut reader = Reader {
+        lines: doc.split('\n').collect(),
+        at: 0,
+        nodes: 0,
+    };
+    let v = match reader.peek()? {
+        Next::End => Value::Null,
+        Next::Line(col, text) => reader.block(col, text, 0)?,
+    };
+    matches!(reader.peek()?, Next::End).then_some(v)
 }
 
-/// Builds a `Value` from the YAML parser's events, putting the taken-out
-/// JSON values in place of their placeholders. Covers what templates
-/// produce; `None` for anything whose meaning serde-saphyr decides with more
-/// rules than this (tags, anchors, aliases, merge keys, duplicate or
-/// non-string keys, scalars that might be numbers in another spelling), for
-/// a placeholder anywhere but as a whole plain scalar, and for every syntax
-/// error.
-fn build(text: &str, taken: &mut [Option<Value>]) -> Option<Value> {
-    // Without placeholders no scalar can hold the mark (the document was
-    // checked for it), so the per-scalar search is skipped.
-    let has_placeholders = !taken.is_empty();
-    let marked = |s: &str| has_placeholders && s.contains(MARK);
-    let mut options = Options::default();
-    options.set_emit_comments(false);
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut root = None;
-    let mut documents = 0;
-    for (events, item) in Parser::new_from_str_with_options(text, options).enumerate() {
-        let (event, _) = item.ok()?;
-        if events > MAX_NODES {
-            return None;
+/// Characters the reader lets through: printable ASCII, line feeds, tabs
+/// (which only block scalar content may hold), and non-ASCII characters YAML
+/// treats as ordinary printable text. Carriage returns, other control
+/// characters, the byte-order mark and the Unicode line and paragraph
+/// separators are left to serde-saphyr.
+fn printable(c: char) -> bool {
+    matches!(c, '\n' | '\t' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+        && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}')
+}
+
+/// What comes next in the document, skipping blank and comment lines.
+enum Next<'a> {
+    /// A line's indentation and its text after the indentation.
+    Line(usize, &'a str),
+    End,
+}
+
+/// Reads a document line by line. Every method returns `None` as soon as
+/// the text leaves the slice of YAML it knows.
+struct Reader<'a> {
+    lines: Vec<&'a str>,
+    /// The next line to read.
+    at: usize,
+    nodes: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// The next line with content, without consuming it. Tabs are only
+    /// allowed inside block scalars, which are read separately.
+    fn peek(&mut self) -> Option<Next<'a>> {
+        while let Some(line) = self.lines.get(self.at) {
+            let text = line.trim_start_matches(' ');
+            if text.contains('\t') {
+                return None;
+            }
+            if text.is_empty() || text.starts_with('#') {
+                self.at += 1;
+                continue;
+            }
+            return Some(Next::Line(line.len() - text.len(), text));
         }
-        let awaiting_key = matches!(stack.last(), Some(Frame::Map(_, None)));
-        let value = match event {
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => continue,
-            Event::DocumentStart(..) => {
-                documents += 1;
-                if documents > 1 {
-                    return None;
-                }
-                continue;
+        Some(Next::End)
+    }
+
+    /// Counts a node against the limits.
+    fn node(&mut self, depth: usize) -> Option<()> {
+        self.nodes += 1;
+        (self.nodes <= MAX_NODES && depth <= MAX_DEPTH).then_some(())
+    }
+
+    /// A block collection starting at column `col` of the current line,
+    /// where `text` begins.
+    fn block(&mut self, col: usize, text: &'a str, depth: usize) -> Option<Value> {
+        if is_entry(text) {
+            self.sequence(col, text, depth)
+        } else if split_key(text).is_some() {
+            self.mapping(col, text, depth)
+        } else {
+            // A multi-line plain scalar, a flow collection over several
+            // lines, a root scalar...
+            None
+        }
+    }
+
+    /// A node that starts on the current line at column `col`, after `- `
+    /// or as a whole line: a collection or a scalar. `owner` is the column
+    /// of the entry or key it belongs to.
+    fn inline(&mut self, col: usize, text: &'a str, owner: usize, depth: usize) -> Option<Value> {
+        if is_entry(text) || split_key(text).is_some() {
+            self.block(col, text, depth)
+        } else {
+            self.scalar(text, owner, depth)
+        }
+    }
+
+    /// The value of `key:` or `-` with nothing after it: a collection on
+    /// the following lines, a sequence at the key's own column, or null.
+    fn nested(&mut self, owner: usize, is_key: bool, depth: usize) -> Option<Value> {
+        self.at += 1;
+        match self.peek()? {
+            Next::Line(col, text) if col > owner => self.block(col, text, depth),
+            Next::Line(col, text) if is_key && col == owner && is_entry(text) => {
+                self.sequence(col, text, depth)
             }
-            Event::Scalar(text, style, anchor, tag) => {
-                if anchor != 0 || tag.is_some() {
-                    return None;
-                }
-                let plain = style == ScalarStyle::Plain;
-                if awaiting_key {
-                    if marked(&text) || (plain && (is_null(&text) || text == "<<")) {
-                        return None;
-                    }
-                    if let Some(Frame::Map(_, key)) = stack.last_mut() {
-                        *key = Some(text.into_owned());
-                    }
-                    continue;
-                }
-                match text.strip_prefix(MARK) {
-                    Some(index) if plain => {
-                        let slot = index.parse::<usize>().ok().and_then(|i| taken.get_mut(i))?;
-                        let v = slot.take()?;
-                        if stack.len() + depth(&v) > MAX_DEPTH {
-                            return None;
-                        }
-                        v
-                    }
-                    _ if marked(&text) => return None,
-                    _ if plain => plain_scalar(text)?,
-                    _ => Value::String(text.into_owned()),
-                }
-            }
-            Event::SequenceStart(_, anchor, ref tag) | Event::MappingStart(_, anchor, ref tag) => {
-                if anchor != 0 || tag.is_some() || awaiting_key || stack.len() >= MAX_DEPTH {
-                    return None;
-                }
-                stack.push(if matches!(event, Event::SequenceStart(..)) {
-                    Frame::Seq(Vec::new())
-                } else {
-                    Frame::Map(Map::new(), None)
-                });
-                continue;
-            }
-            Event::SequenceEnd => match stack.pop()? {
-                Frame::Seq(items) => Value::Array(items),
-                Frame::Map(..) => return None,
-            },
-            Event::MappingEnd => match stack.pop()? {
-                Frame::Map(map, None) => Value::Object(map),
-                _ => return None,
-            },
-            _ => return None,
-        };
-        match stack.last_mut() {
-            None if root.is_none() => root = Some(value),
-            None => return None,
-            Some(Frame::Seq(items)) => items.push(value),
-            Some(Frame::Map(map, key)) => {
-                if map.insert(key.take()?, value).is_some() {
-                    return None;
-                }
+            _ => {
+                self.node(depth)?;
+                Some(Value::Null)
             }
         }
     }
-    Some(root.unwrap_or(Value::Null))
+
+    fn sequence(&mut self, col: usize, mut text: &'a str, depth: usize) -> Option<Value> {
+        self.node(depth)?;
+        let mut items = Vec::new();
+        loop {
+            let after = &text[1..];
+            let rest = after.trim_start_matches(' ');
+            items.push(if rest.is_empty() {
+                self.nested(col, false, depth + 1)?
+            } else {
+                let item_col = col + 1 + (after.len() - rest.len());
+                self.inline(item_col, rest, col, depth + 1)?
+            });
+            match self.peek()? {
+                Next::Line(c, t) if c == col && is_entry(t) => text = t,
+                // Deeper: a continuation line. At the same column, a key
+                // ends a sequence that is its mapping's value; whoever
+                // called decides whether that line may follow.
+                Next::Line(c, _) if c > col => return None,
+                _ => return Some(Value::Array(items)),
+            }
+        }
+    }
+
+    fn mapping(&mut self, col: usize, mut text: &'a str, depth: usize) -> Option<Value> {
+        self.node(depth)?;
+        let mut map = Map::new();
+        loop {
+            let (key, rest) = split_key(text)?;
+            let value = if rest.is_empty() {
+                self.nested(col, true, depth + 1)?
+            } else {
+                self.scalar(rest.trim_start_matches(' '), col, depth + 1)?
+            };
+            if map.insert(key.to_string(), value).is_some() {
+                return None;
+            }
+            match self.peek()? {
+                Next::Line(c, t) if c == col && split_key(t).is_some() => text = t,
+                Next::Line(c, _) if c >= col => return None,
+                _ => return Some(Value::Object(map)),
+            }
+        }
+    }
+
+    /// A scalar (or one-line JSON value) that is the rest of the current
+    /// line, or a literal block scalar starting there. Consumes its lines.
+    fn scalar(&mut self, text: &'a str, owner: usize, depth: usize) -> Option<Value> {
+        self.node(depth)?;
+        if let Some(chomp) = text.strip_prefix('|') {
+            let keep_last_break = match chomp {
+                "" => true,
+                "-" => false,
+                // Keep chomping and indentation indicators.
+                _ => return None,
+            };
+            self.at += 1;
+            return self.literal(owner, keep_last_break).map(Value::String);
+        }
+        self.at += 1;
+        match *text.as_bytes().first()? {
+            b'{' | b'[' => {
+                let v = canonical_json(text)?;
+                let (d, n) = shape(&v);
+                self.nodes += n;
+                (depth + d <= MAX_DEPTH && self.nodes <= MAX_NODES).then_some(v)
+            }
+            b'"' => double_quoted(text).map(Value::String),
+            b'\'' => single_quoted(text).map(Value::String),
+            _ if is_plain(text) => plain_scalar(Cow::Borrowed(text)),
+            _ => None,
+        }
+    }
+
+    /// The lines of a literal block scalar whose header belongs to the
+    /// entry or key at column `owner`, with clip (`|`) or strip (`|-`)
+    /// chomping. Only the common shape: content indentation taken from the
+    /// first line, blank lines no longer than that indentation, no tabs in
+    /// the indentation.
+    fn literal(&mut self, owner: usize, keep_last_break: bool) -> Option<String> {
+        let mut indent = None;
+        let mut longest_leading_blank = 0;
+        let mut text = String::new();
+        let mut blanks = 0;
+        while let Some(line) = self.lines.get(self.at) {
+            let spaces = line.len() - line.trim_start_matches(' ').len();
+            let rest = &line[spaces..];
+            if rest.trim_start_matches([' ', '\t']).is_empty() {
+                match indent {
+                    _ if rest.contains('\t') => return None,
+                    None => longest_leading_blank = longest_leading_blank.max(spaces),
+                    Some(i) if spaces > i => return None,
+                    Some(_) => {}
+                }
+                blanks += 1;
+                self.at += 1;
+                continue;
+            }
+            let i = match indent {
+                Some(i) => i,
+                None if spaces > owner && spaces >= longest_leading_blank => {
+                    indent = Some(spaces);
+                    spaces
+                }
+                // Empty content, or a blank line deeper than the content.
+                None => return None,
+            };
+            if spaces < i {
+                break;
+            }
+            if !text.is_empty() || blanks > 0 {
+                for _ in 0..blanks + usize::from(!text.is_empty()) {
+                    text.push('\n');
+                }
+            }
+            blanks = 0;
+            text.push_str(&line[i..]);
+            self.at += 1;
+        }
+        indent?;
+        if keep_last_break {
+            text.push('\n');
+        }
+        Some(text)
+    }
 }
 
-/// Nesting depth of a value: 0 for a scalar.
-fn depth(v: &Value) -> usize {
+/// `- item` or a lone `-`.
+fn is_entry(text: &str) -> bool {
+    text == "-" || text.starts_with("- ")
+}
+
+/// A plain `key:` at the start of `text`, and what follows the colon
+/// (empty, or starting with a space). Keys are restricted to the characters
+/// Kubernetes keys use; null keys (`null: x`) are left to serde-saphyr.
+fn split_key(text: &str) -> Option<(&str, &str)> {
+    let bytes = text.as_bytes();
+    if !bytes.first()?.is_ascii_alphanumeric() && bytes[0] != b'_' {
+        return None;
+    }
+    let len = bytes
+        .iter()
+        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-'))
+        .count();
+    let rest = text[len..].strip_prefix(':')?;
+    let key = &text[..len];
+    if !(rest.is_empty() || rest.starts_with(' ')) || is_null(key) {
+        return None;
+    }
+    // `key:   ` would be null after trailing spaces; rare enough to leave.
+    (rest.is_empty() || !rest.trim_start_matches(' ').is_empty()).then_some((key, rest))
+}
+
+/// A plain scalar that is the whole rest of a line: no indicator first, no
+/// comment, no `: `, no trailing space or colon, no tab.
+fn is_plain(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let first_ok = match bytes[0] {
+        b'-' | b'+' => bytes
+            .get(1)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'.'),
+        b => !b"?:,[]{}#&*!|>'\"%@`-\t ".contains(&b),
+    };
+    first_ok
+        && !text.ends_with([' ', ':'])
+        && !text.contains(": ")
+        && !text.contains(" #")
+        && !text.contains('\t')
+}
+
+/// A double-quoted scalar on one line, read as JSON: every JSON escape
+/// means the same in YAML. `\u` surrogate pairs are left to serde-saphyr.
+fn double_quoted(text: &str) -> Option<String> {
+    if text.len() < 2 || !text.ends_with('"') {
+        return None;
+    }
+    let s: String = serde_json::from_str(text).ok()?;
+    let surrogate = text
+        .match_indices("\\u")
+        .any(|(i, _)| matches!(text.as_bytes().get(i + 2), Some(b'd' | b'D')));
+    (!surrogate).then_some(s)
+}
+
+/// A single-quoted scalar on one line: `''` is a quote.
+fn single_quoted(text: &str) -> Option<String> {
+    let inner = text.strip_prefix('\'')?.strip_suffix('\'')?;
+    if inner.replace("''", "").contains('\'') {
+        return None;
+    }
+    Some(inner.replace("''", "'"))
+}
+
+/// Nesting depth (0 for a scalar) and node count of a value.
+fn shape(v: &Value) -> (usize, usize) {
+    let fold = |(d, n): (usize, usize), child: &Value| {
+        let (cd, cn) = shape(child);
+        (d.max(cd + 1), n + cn)
+    };
     match v {
-        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
-        _ => 0,
+        Value::Array(items) => items.iter().fold((1, 1), fold),
+        Value::Object(map) => map.values().fold((1, 1), fold),
+        _ => (0, 1),
     }
 }
 
@@ -260,42 +412,59 @@ fn plain_scalar(text: Cow<'_, str>) -> Option<Value> {
     }
 }
 
-/// Byte offset where a line's value would start: after indentation, any
-/// number of `- ` and at most one plain `key: `. Lines with anything else
-/// (quoted keys, tags, anchors) keep their text.
-fn value_start(line: &str) -> usize {
-    let bytes = line.as_bytes();
-    let mut i = bytes.iter().take_while(|&&b| b == b' ').count();
-    while bytes[i..].starts_with(b"- ") {
-        i += 2;
-    }
-    let key_len = bytes[i..]
-        .iter()
-        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-'))
-        .count();
-    let first_ok = bytes
-        .get(i)
-        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
-    if key_len > 0 && first_ok && bytes[i + key_len..].starts_with(b": ") {
-        i += key_len + 2;
-    }
-    i
-}
-
-/// The JSON value of `text` if serde_json writes it back byte for byte.
+/// The JSON value of `text` if serde_json writes it back byte for byte,
+/// give or take spaces between tokens (`{"port": 6379}`). Duplicate keys,
+/// other spellings of numbers and unusual escapes never qualify: those are
+/// where YAML and JSON can disagree.
 fn canonical_json(text: &str) -> Option<Value> {
     let v: Value = serde_json::from_str(text).ok()?;
-    (serde_json::to_string(&v).ok()? == text).then_some(v)
+    let written = serde_json::to_string(&v).ok()?;
+    (written == text || same_without_spaces(text, &written)).then_some(v)
+}
+
+/// Whether `text` is `compact` with spaces added outside strings.
+fn same_without_spaces(text: &str, compact: &str) -> bool {
+    let mut compact = compact.bytes();
+    let (mut in_string, mut escaped) = (false, false);
+    for b in text.bytes() {
+        if !in_string && b == b' ' {
+            continue;
+        }
+        if compact.next() != Some(b) {
+            return false;
+        }
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        }
+    }
+    compact.next().is_none()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Documents the fast path took (each one checked against serde-saphyr
-    /// in `document`).
-    pub(super) static FAST_PATHS: std::sync::atomic::AtomicUsize =
-        std::sync::atomic::AtomicUsize::new(0);
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Documents this thread parsed with and without the fast path
+        /// (each fast one checked against serde-saphyr in `document`).
+        static READ: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    }
+
+    pub(super) fn count(fast: bool) {
+        READ.with(|r| {
+            let (f, s) = r.get();
+            r.set(if fast { (f + 1, s) } else { (f, s + 1) });
+        });
+    }
 
     /// Every example blueprint and the platform-team override render through
     /// `document`, which checks each fast-path result against serde-saphyr.
@@ -314,15 +483,20 @@ mod tests {
             Some(root.join("tests/platform-templates")),
         ));
         assert!(runs.len() >= 9);
-        let before = FAST_PATHS.load(std::sync::atomic::Ordering::Relaxed);
+        // Small blueprints render on the calling thread.
+        READ.with(|r| r.set((0, 0)));
         for (file, templates) in runs {
             let path = file.to_string_lossy();
             if let Err(d) = crate::pipeline::load(&path, templates.as_deref()) {
                 panic!("{path}: {}", d.render(false));
             }
         }
-        // Each example has several objects with canonical JSON lines.
-        assert!(FAST_PATHS.load(std::sync::atomic::Ordering::Relaxed) - before > 50);
+        // Everything the built-in and example templates write stays inside
+        // what the fast path reads: falling back would only cost time, so
+        // this guards speed, while `document` guards correctness.
+        let (fast, slow) = READ.with(Cell::get);
+        assert!(fast > 150, "only {fast} documents read by the fast path");
+        assert_eq!(slow, 0, "{slow} documents needed serde-saphyr");
     }
 
     fn plain(doc: &str) -> Option<Value> {
@@ -330,56 +504,199 @@ mod tests {
     }
 
     /// The fast path either agrees with serde-saphyr or steps aside.
-    fn agrees(doc: &str) {
+    /// Whether it took the document.
+    fn agrees(doc: &str) -> bool {
         let got = document(doc).ok();
         assert_eq!(got, plain(doc), "differs for:\n{doc}");
+        fast_path(doc).is_some()
     }
 
-    fn taken(doc: &str) -> usize {
-        take_out_json(doc).1.len()
-    }
-
+    /// Everything the built-in templates write, read without serde-saphyr.
     #[test]
-    fn takes_out_canonical_json_values() {
-        let doc = "metadata: {\"name\":\"a\",\"labels\":{\"x\":\"y\"}}\nspec:\n  containers: [{\"name\":\"db\",\"ports\":[1,2]}]\n  env:\n  - {\"name\":\"A\",\"value\":\"1\"}\n  - - {\"name\":\"nested\",\"v\":[]}\n";
-        assert_eq!(taken(doc), 4);
-        assert!(fast_path(doc).is_some());
+    fn reads_what_templates_write() {
+        let doc = concat!(
+            "# a comment\n",
+            "apiVersion: apps/v1\n",
+            "metadata: {\"name\":\"a\",\"labels\":{\"x\":\"y\"}}\n",
+            "spec:\n",
+            "  replicas: 3\n",
+            "  ratio: 1.5\n",
+            "  version: \"5.0\"\n",
+            "  quoted: 'it''s'\n",
+            "  empty:\n",
+            "  emptyList: []\n",
+            "\n",
+            "  containers: [{\"name\":\"db\",\"ports\":[1,2]}]\n",
+            "  env:\n",
+            "  - {\"name\":\"A\",\"value\":\"1\"}\n",
+            "  - - {\"name\":\"nested\",\"v\":[]}\n",
+            "    - plain words, with {braces} and a#hash\n",
+            "  -\n",
+            "    deeper: true\n",
+            "  - name: x\n",
+            "    # between keys\n",
+            "    command:\n",
+            "    - /bin/sh\n",
+            "    - -c\n",
+            "    script: |\n",
+            "      #!/bin/sh\n",
+            "\n",
+            "        indented more\n",
+            "      echo {\"not\":\"json here\"}\n",
+            "\n",
+            "    stripped: |-\n",
+            "      one\n",
+            "      two\n",
+            "  tail: end\n",
+        );
+        let v = fast_path(doc).expect("the fast path reads template output");
+        assert_eq!(v["spec"]["env"][2]["deeper"], Value::Bool(true));
+        assert_eq!(
+            v["spec"]["env"][3]["script"],
+            "#!/bin/sh\n\n  indented more\necho {\"not\":\"json here\"}\n"
+        );
         agrees(doc);
     }
 
     #[test]
-    fn a_placeholder_that_is_not_a_whole_value_falls_back() {
-        let cases = [
-            // JSON text inside a literal block scalar.
-            "config: |\n  - {\"name\":\"inside\",\"x\":1}\n  key: {\"also\":\"inside!!\"}\n",
-            // ... and inside a folded one.
+    fn json_looking_text_inside_scalars_stays_text() {
+        // Read by the fast path: a literal block is text, whatever it holds.
+        let doc = "config: |\n  - {\"name\":\"inside\",\"x\":1}\n  key: {\"also\":\"inside!!\"}\n";
+        assert!(fast_path(doc).is_some());
+        agrees(doc);
+        for doc in [
+            // Folded blocks, multi-line quoted and plain scalars: left alone.
             "config: >\n  - {\"name\":\"inside\",\"x\":1}\n",
-            // A multi-line single-quoted scalar.
             "a: 'x\n  - {\"name\":\"inside\",\"x\":1}\n  '\n",
-            // A multi-line plain scalar.
             "a: word\n  - {\"name\":\"inside\",\"x\":1}\n",
-        ];
-        for doc in cases {
-            assert!(taken(doc) > 0, "nothing taken out of:\n{doc}");
+        ] {
             assert!(fast_path(doc).is_none(), "fast path taken for:\n{doc}");
             agrees(doc);
         }
     }
 
     #[test]
-    fn only_canonical_json_is_taken_out() {
+    fn spaced_json_is_read_as_json() {
         for doc in [
-            "a: {\"dup\":1,\"dup\":2,\"pad\":0}\n",
-            "a: {\"spaced\": 1, \"more\": 2}\n",
-            "a: {\"n\":1e5,\"padding\":true}\n",
-            "a: {\"name\":\"x\",\"v\":1} # comment\n",
+            "a: {\"spaced\": 1, \"more\": [2, 3]}\n",
+            "a: [ \"x\" , {\"k\" : \"v w\"} ]\n",
             "a: {\"name\":\"x\",\"v\":1}   \n",
-            "a: &anchor {\"name\":\"x\",\"v\":1}\nb: *anchor\n",
-            "\"quoted\": {\"name\":\"x\",\"v\":1}\n",
+            "a: {\"s\": \"a \\\" b\", \"t\": \"\\\\\"}\n",
         ] {
-            assert_eq!(taken(doc), 0, "taken out of:\n{doc}");
+            assert!(fast_path(doc).is_some(), "fast path refused:\n{doc}");
             agrees(doc);
         }
+        // Spaces inside strings are content, not padding.
+        assert!(!same_without_spaces("[\"a b\"]", "[\"ab\"]"));
+        assert!(same_without_spaces("[ \"a b\" ]", "[\"a b\"]"));
+    }
+
+    #[test]
+    fn only_canonical_json_is_read_as_json() {
+        for doc in [
+            "a: {\"dup\":1,\"dup\":2,\"pad\":0}\n",
+            "a: {\"n\":1e5,\"padding\":true}\n",
+            "a: {\"name\":\"x\",\"v\":1} # comment\n",
+            "a: &anchor {\"name\":\"x\",\"v\":1}\nb: *anchor\n",
+            "\"quoted\": {\"name\":\"x\",\"v\":1}\n",
+            "a: [1, two]\n",
+        ] {
+            assert!(fast_path(doc).is_none(), "fast path taken for:\n{doc}");
+            agrees(doc);
+        }
+    }
+
+    /// Literal block scalars in every shape around the one the reader
+    /// knows: each either read identically or left to serde-saphyr.
+    #[test]
+    fn literal_blocks_agree_with_serde_saphyr() {
+        let bodies = [
+            "  a\n  b\n",
+            "  a\n\n  b\n",
+            "  a\n  \n  b\n",
+            "  a\n      \n  b\n",
+            "\n  a\n",
+            "    \n  a\n",
+            "  \n    a\n",
+            "  a\n\n\n",
+            "  a\n  ",
+            "  a",
+            "  a\n    b\n  c\n",
+            "    a\n  b\n",
+            "  # not a comment\n  a\n",
+            "  a\n # trailing comment\n",
+            "  a\tb\n",
+            "  \ta\n",
+            "\ta\n",
+            "  a\n\t\n",
+            "  a\n  \t\n",
+            "",
+            "\n",
+            "  ---\n",
+            "b: 1\n",
+            "  a\nb: 1\n",
+            "  a\n  b: 1\n",
+            "  a\n\nb: 1\n",
+            "  a\n   b\n",
+            "  é ü 日本\n",
+        ];
+        let mut fast = 0;
+        for header in ["|", "|-", "|+", "|2", ">", "| # c", "|  "] {
+            for body in bodies {
+                for doc in [
+                    format!("k: {header}\n{body}"),
+                    format!("- {header}\n{body}"),
+                    format!("- k: {header}\n{body}"),
+                    format!("x:\n  k: {header}\n{body}"),
+                    format!("x:\n- k: {header}\n{}", body.replace('\n', "\n  ")),
+                ] {
+                    fast += usize::from(agrees(&doc));
+                }
+            }
+        }
+        assert!(fast > 60, "only {fast} read by the fast path");
+        assert!(fast_path("k: |\n  a\n\n  b\n").is_some());
+        assert!(fast_path("- k: |-\n    a\n").is_some());
+    }
+
+    #[test]
+    fn quoted_scalars_and_text_beyond_ascii() {
+        let scalars = [
+            "\"\"",
+            "''",
+            "\"a\\\"b\"",
+            "\"\\/\"",
+            "\"\\b\\f\\u0000\\u00e9\"",
+            "\"\\ud83d\\ude00\"",
+            "\"\\x41\"",
+            "\"a\tb\"",
+            "\"unterminated",
+            "\"a\" b",
+            "'a' b",
+            "'a''",
+            "''''",
+            "'a'''",
+            "'a''b'",
+            "'# not a comment'",
+            "café",
+            "日本語",
+            "a\u{a0}",
+            "\u{a0}a",
+            "a\u{2028}b",
+            "a\u{85}b",
+            "\u{feff}a",
+            "a\u{fffd}",
+            "😀",
+            "\"😀\"",
+        ];
+        for s in scalars {
+            agrees(&format!("k: {s}\n"));
+            agrees(&format!("- {s}\n"));
+            agrees(&format!("k: {{\"j\":[{s}]}}\n"));
+            agrees(&format!("{s}: v\n"));
+        }
+        assert!(fast_path("k: café\n- x").is_none());
+        assert!(fast_path("k: \"café ☕\"\n").is_some());
     }
 
     /// Scalars typed like serde-saphyr types them, or left to it.
@@ -501,13 +818,16 @@ mod tests {
         }
     }
 
-    /// Random one-byte edits of a document mixing every construct templates
+    /// Random one-byte edits of documents mixing every construct templates
     /// use: whatever the fast path accepts must equal serde-saphyr's result
     /// (`document` asserts it), and nothing panics.
     #[test]
     fn mutations_agree_with_serde_saphyr() {
-        let seed = "metadata: {\"name\":\"db\",\"labels\":{\"app\":\"x\"}}\nspec:\n  replicas: 3\n  ratio: 1.5\n  size: 200Gi\n  on: yes\n  empty:\n  quoted: 'a''b'\n  dq: \"x\\ty\"\n  list:\n  - {\"name\":\"A\",\"value\":\"1\"}\n  - plain words\n  - [1, two, {k: v}]\n  script: |\n    #!/bin/sh\n    echo {\"not\":\"json here\"}\n  folded: >-\n    one\n    two\n";
-        let bytes: &[u8] = b":-{}[]'\"#|> \n\t,&*!0a";
+        let seeds = [
+            "metadata: {\"name\":\"db\",\"labels\":{\"app\":\"x\"}}\nspec:\n  replicas: 3\n  ratio: 1.5\n  size: 200Gi\n  on: yes\n  empty:\n  quoted: 'a''b'\n  dq: \"x\\ty\"\n  list:\n  - {\"name\":\"A\",\"value\":\"1\"}\n  - plain words\n  - [1,\"two\",{\"k\":\"v\"}]\n  script: |\n    #!/bin/sh\n    echo {\"not\":\"json here\"}\n  stripped: |-\n    one\n    two\n",
+            "kind: ConfigMap\ndata:\n  a.conf: |\n    x = 1\n\n      y: [2]\n    # z\n  b.sh: |-\n    run\nlist:\n- - x\n  - 'y'\n-\n  k: \"v\"\n- k: v\n  l:\n  - 1\n  - -2.5\n  m: ~\nname: café\n",
+        ];
+        let bytes: &[u8] = b":-{}[]'\"#|> \n\t,&*!0a~\r";
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = move |bound: usize| {
             state ^= state << 13;
@@ -515,21 +835,32 @@ mod tests {
             state ^= state << 17;
             (state % bound as u64) as usize
         };
-        for _ in 0..3000 {
-            let mut doc = seed.as_bytes().to_vec();
-            for _ in 0..1 + next(3) {
-                let at = next(doc.len());
-                match next(3) {
-                    0 => {
-                        doc.remove(at);
+        for seed in seeds {
+            assert!(agrees(seed), "fast path refused the seed:\n{seed}");
+            let (mut tried, mut fast) = (0, 0);
+            for _ in 0..4000 {
+                let mut doc = seed.as_bytes().to_vec();
+                for _ in 0..1 + next(3) {
+                    let at = next(doc.len());
+                    match next(3) {
+                        0 => {
+                            doc.remove(at);
+                        }
+                        1 => doc.insert(at, bytes[next(bytes.len())]),
+                        _ => doc[at] = bytes[next(bytes.len())],
                     }
-                    1 => doc.insert(at, bytes[next(bytes.len())]),
-                    _ => doc[at] = bytes[next(bytes.len())],
+                }
+                if let Ok(doc) = String::from_utf8(doc) {
+                    tried += 1;
+                    fast += usize::from(agrees(&doc));
                 }
             }
-            if let Ok(doc) = String::from_utf8(doc) {
-                agrees(&doc);
-            }
+            // Most edits keep the document inside the slice the reader
+            // knows, so the comparison above is not vacuous.
+            assert!(
+                fast * 8 > tried,
+                "{fast} of {tried} edits read by the fast path"
+            );
         }
     }
 
@@ -547,12 +878,5 @@ mod tests {
         let whole = serde_saphyr::from_str::<Value>(doc).map_err(|e| e.to_string());
         assert!(fast.is_err());
         assert_eq!(fast, whole);
-    }
-
-    #[test]
-    fn documents_with_the_mark_are_left_alone() {
-        let doc = format!("a: \"{MARK}0\"\nb: {{\"name\":\"x\",\"v\":[1]}}\n");
-        assert!(fast_path(&doc).is_none());
-        agrees(&doc);
     }
 }
