@@ -8,6 +8,7 @@
 
 pub mod azure;
 mod checks;
+mod emit;
 pub mod gitops;
 mod object;
 mod parse;
@@ -237,9 +238,25 @@ fn find_pending(v: &Value, path: &mut String, object: &str, out: &mut Vec<Pendin
     }
 }
 
-/// One object as YAML. Serialising a `serde_json::Value` cannot fail.
+/// One object as YAML, the way serde-saphyr writes it.
 pub fn to_yaml(v: &Value) -> String {
-    let mut s = serde_saphyr::to_string(v).unwrap_or_default();
+    let fast = emit::document(v).map(one_final_break);
+    #[cfg(test)]
+    if let Some(text) = &fast {
+        assert_eq!(text, &saphyr_yaml(v), "fast writer differs for {v}");
+    }
+    fast.unwrap_or_else(|| saphyr_yaml(v))
+}
+
+/// Serialising a `serde_json::Value` cannot fail.
+fn saphyr_yaml(v: &Value) -> String {
+    one_final_break(serde_saphyr::to_string(v).unwrap_or_default())
+}
+
+/// Documents are joined with `---` lines: each ends with exactly one line
+/// break (a kept trailing blank line of a block scalar would otherwise
+/// look like part of the separator).
+fn one_final_break(mut s: String) -> String {
     while s.ends_with("\n\n") {
         s.pop();
     }
