@@ -265,7 +265,7 @@ impl<A: AzureBody> Sink<'_, A> {
     fn push(&mut self, r: AzureResource<Value>) {
         super::find_pending(
             &r.body,
-            &mut String::new(),
+            &mut Vec::new(),
             &format!("azure:{}", r.display_name()),
             self.found,
         );

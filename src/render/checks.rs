@@ -57,7 +57,7 @@ pub(super) fn pod_fragment(v: &Value, template: &str, out: &mut Vec<Diagnostic>)
 
 /// One rendered object.
 pub(super) fn object(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic>) {
-    let s = |p: &str| v.pointer(p).and_then(Value::as_str);
+    let s = |p: &str| at(v, p).and_then(Value::as_str);
     let (Some(api_version), Some(kind)) = (s("/apiVersion"), s("/kind")) else {
         out.push(err(
             template,
@@ -104,7 +104,7 @@ pub(super) fn object(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diag
         )),
         _ => {}
     }
-    let labels = v.pointer("/metadata/labels");
+    let labels = at(v, "/metadata/labels");
     let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
     if label(MANAGED_BY.0) != Some(MANAGED_BY.1) {
         out.push(err(
@@ -140,8 +140,7 @@ pub(super) fn object(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diag
 }
 
 fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic>) {
-    for (i, vct) in v
-        .pointer("/spec/volumeClaimTemplates")
+    for (i, vct) in at(v, "/spec/volumeClaimTemplates")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -159,7 +158,7 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
             ));
         }
     }
-    let Some(pod) = v.pointer("/spec/template/spec") else {
+    let Some(pod) = at(v, "/spec/template/spec") else {
         out.push(err(
             template,
             "StatefulSet has no spec.template.spec".into(),
@@ -214,7 +213,7 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
         .and_then(Value::as_bool)
         == Some(true);
     let pod_seccomp = pod_sc
-        .and_then(|s| s.pointer("/seccompProfile/type"))
+        .and_then(|s| at(s, "/seccompProfile/type"))
         .and_then(Value::as_str);
     if pod_sc
         .and_then(|s| s.get("runAsUser"))
@@ -226,7 +225,7 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
     for c in &containers {
         let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
         let sc = c.get("securityContext");
-        let get = |p: &str| sc.and_then(|s| s.pointer(p));
+        let get = |p: &str| sc.and_then(|s| at(s, p));
         if get("/allowPrivilegeEscalation").and_then(Value::as_bool) != Some(false) {
             violations.push(format!(
                 "container {cname}: allowPrivilegeEscalation is not false"
@@ -287,8 +286,8 @@ pub(super) fn workload_consistency(objects: &[super::DesiredObject], out: &mut V
     let port_names: Vec<&str> = ["containers", "initContainers"]
         .iter()
         .flat_map(|k| {
-            sts.body
-                .pointer(&format!("/spec/template/spec/{k}"))
+            at(&sts.body, "/spec/template/spec")
+                .and_then(|pod| pod.get(k))
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
@@ -302,9 +301,7 @@ pub(super) fn workload_consistency(objects: &[super::DesiredObject], out: &mut V
         .filter_map(|p| p.get("name").and_then(Value::as_str))
         .collect();
     for svc in objects.iter().filter(|o| o.kind == "Service") {
-        for p in svc
-            .body
-            .pointer("/spec/ports")
+        for p in at(&svc.body, "/spec/ports")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -333,4 +330,41 @@ fn is_dns_subdomain(s: &str) -> bool {
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         })
+}
+
+/// The value at a JSON pointer made of plain keys (no `~` escapes), like
+/// `/spec/template/spec`. `Value::pointer` allocates every segment; these
+/// lookups run for every rendered object.
+pub(super) fn at<'v>(v: &'v Value, pointer: &str) -> Option<&'v Value> {
+    pointer.split('/').skip(1).try_fold(v, |v, key| match v {
+        Value::Object(map) => map.get(key),
+        // As in `pointer`: `01` and `+1` are not indexes.
+        Value::Array(items) if !key.starts_with('+') && (key == "0" || !key.starts_with('0')) => {
+            key.parse::<usize>().ok().and_then(|i| items.get(i))
+        }
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at;
+
+    #[test]
+    fn at_follows_keys_and_indexes_like_pointer() {
+        let v = serde_json::json!({"spec": {"ports": [{"name": "a"}, {"name": "b"}]}, "": 1});
+        for p in [
+            "/spec/ports/1/name",
+            "/spec/ports/0/name",
+            "/spec/ports/2",
+            "/spec/x",
+            "/spec/ports/01",
+            "/spec/ports/+1",
+            "",
+            "/",
+        ] {
+            assert_eq!(at(&v, p), v.pointer(p), "{p}");
+        }
+        assert_eq!(at(&v, "/spec/ports/1/name"), Some(&serde_json::json!("b")));
+    }
 }

@@ -136,7 +136,7 @@ fn render_workload<B: Body>(
         .into_iter()
         .map(|o| {
             let mut pending = Vec::new();
-            find_pending(&o.body, &mut String::new(), &o.key(), &mut pending);
+            find_pending(&o.body, &mut Vec::new(), &o.key(), &mut pending);
             let object = DesiredObject {
                 api_version: o.api_version,
                 kind: o.kind,
@@ -206,32 +206,48 @@ fn render_all<B: Body>(state: &DesiredState, renderer: &Renderer<'_>) -> Vec<Wor
     results
 }
 
-fn find_pending(v: &Value, path: &mut String, object: &str, out: &mut Vec<PendingValue>) {
+/// A step of the path to the value being looked at.
+enum Step<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+/// Collects the placeholders in `v`. Runs over every node of every object,
+/// so the JSON pointer is only spelled out for the few strings that match.
+fn find_pending<'v>(
+    v: &'v Value,
+    path: &mut Vec<Step<'v>>,
+    object: &str,
+    out: &mut Vec<PendingValue>,
+) {
     match v {
-        Value::String(s) if s.starts_with(PENDING_PREFIX) => out.push(PendingValue {
-            object: object.to_string(),
-            field: path.clone(),
-            placeholder: s.clone(),
-        }),
+        Value::String(s) if s.starts_with(PENDING_PREFIX) => {
+            let mut field = String::new();
+            for step in path.iter() {
+                field.push('/');
+                match step {
+                    Step::Key(k) => field.push_str(&k.replace('~', "~0").replace('/', "~1")),
+                    Step::Index(i) => field.push_str(&i.to_string()),
+                }
+            }
+            out.push(PendingValue {
+                object: object.to_string(),
+                field,
+                placeholder: s.clone(),
+            });
+        }
         Value::Object(map) => {
             for (k, v) in map {
-                let len = path.len();
-                path.push('/');
-                if k.contains(['~', '/']) {
-                    path.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                } else {
-                    path.push_str(k);
-                }
+                path.push(Step::Key(k));
                 find_pending(v, path, object, out);
-                path.truncate(len);
+                path.pop();
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("/{i}"));
+                path.push(Step::Index(i));
                 find_pending(v, path, object, out);
-                path.truncate(len);
+                path.pop();
             }
         }
         _ => {}

@@ -201,14 +201,13 @@ impl<'c> Renderer<'c> {
 /// Converts a checked manifest into a [`DesiredObject`].
 fn to_desired(body: Value, w: &Workload) -> DesiredObject {
     let s = |p: &str| {
-        body.pointer(p)
+        checks::at(&body, p)
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string()
     };
     let kind = s("/kind");
-    let namespace = body
-        .pointer("/metadata/namespace")
+    let namespace = checks::at(&body, "/metadata/namespace")
         .and_then(Value::as_str)
         .map(str::to_string);
     let shared = matches!(kind.as_str(), "Namespace" | "StorageClass");
