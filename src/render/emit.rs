@@ -361,13 +361,7 @@ mod tests {
             "a", "b c", "5", "0.5", "Gi", "-", ":", " ", "#", "'", "\"", "\n", "yes", "x", "1",
             "é", "\t", ",", "/", "null", "e", "?", "{", "---",
         ];
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move |bound: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % bound as u64) as usize
-        };
+        let mut next = super::super::test_random(0x2545_f491_4f6c_dd1d);
         let (mut tried, mut written) = (0, 0);
         for _ in 0..3000 {
             let text = |next: &mut dyn FnMut(usize) -> usize| {

@@ -281,3 +281,16 @@ fn one_final_break(mut s: String) -> String {
     }
     s
 }
+
+/// A small deterministic random source for the tests that compare the fast
+/// reader and writer with serde-saphyr on generated input: `next(bound)` is
+/// in `0..bound` (xorshift64).
+#[cfg(test)]
+fn test_random(mut state: u64) -> impl FnMut(usize) -> usize {
+    move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as usize
+    }
+}

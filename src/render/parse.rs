@@ -828,13 +828,7 @@ mod tests {
             "kind: ConfigMap\ndata:\n  a.conf: |\n    x = 1\n\n      y: [2]\n    # z\n  b.sh: |-\n    run\nlist:\n- - x\n  - 'y'\n-\n  k: \"v\"\n- k: v\n  l:\n  - 1\n  - -2.5\n  m: ~\nname: café\n",
         ];
         let bytes: &[u8] = b":-{}[]'\"#|> \n\t,&*!0a~\r";
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move |bound: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % bound as u64) as usize
-        };
+        let mut next = super::super::test_random(0x9e37_79b9_7f4a_7c15);
         for seed in seeds {
             assert!(agrees(seed), "fast path refused the seed:\n{seed}");
             let (mut tried, mut fast) = (0, 0);
