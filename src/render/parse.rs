@@ -205,7 +205,8 @@ impl<'a> Reader<'a> {
             let keep_last_break = match chomp {
                 "" => true,
                 "-" => false,
-                // Keep chomping and indentation indicators.
+                // `|+` (keep trailing lines) and indentation indicators
+                // (`|2`): left to serde-saphyr.
                 _ => return None,
             };
             self.at += 1;
