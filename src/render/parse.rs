@@ -47,7 +47,10 @@ const MAX_BYTES: usize = 1 << 20;
 
 /// `None` when the document is outside the slice of YAML [`Reader`] knows.
 fn fast_path(doc: &str) -> Option<Value> {
-    if doc.len() > MAX_BYTES || !doc.chars().all(printable) {
+    // Checking bytes first: most documents are ASCII, and decoding every
+    // character was a noticeable share of reading them.
+    let ascii = |b: &u8| matches!(b, b'\n' | b'\t' | b' '..=b'~');
+    if doc.len() > MAX_BYTES || !(doc.as_bytes().iter().all(ascii) || doc.chars().all(printable)) {
         return None;
     }
     let mut reader = Reader {

@@ -287,6 +287,10 @@ fn checksum(s: String) -> String {
 
 /// Splits a YAML stream at `---` lines, keeping each document's offset.
 fn split_documents(text: &str) -> Vec<(usize, &str)> {
+    // Most templates write one document; no need to look at every line.
+    if !text.contains("---") {
+        return vec![(0, text)];
+    }
     let mut docs = Vec::new();
     let mut start = 0;
     let mut pos = 0;
@@ -341,6 +345,8 @@ mod tests {
     fn split_keeps_offsets() {
         let docs = split_documents("a: 1\n---\nb: 2\n");
         assert_eq!(docs, vec![(0, "a: 1\n"), (9, "b: 2\n")]);
+        assert_eq!(split_documents("a: b---c\n"), vec![(0, "a: b---c\n")]);
+        assert_eq!(split_documents("a: 1\n---  \n"), vec![(0, "a: 1\n"), (11, "")]);
     }
 
     #[test]
