@@ -95,13 +95,36 @@ impl Writer {
                 let _ = write!(self.out, "{n}");
             }
             Value::String(s) if plain_value(s) => self.out.push_str(s),
-            // Quoted and block strings, floats: serde-saphyr's choice of
+            Value::String(s) if literal_block(s) => {
+                self.literal(s, owner);
+                return Some(());
+            }
+            // Quoted and other block strings, floats: serde-saphyr's choice of
             // style, escapes, folding and number format, written alone and
             // indented here.
             _ => return self.saphyr_scalar(v, owner),
         }
         self.out.push('\n');
         Some(())
+    }
+
+    /// A multi-line string as a literal block: `|` when it ends with one
+    /// line break, `|-` when it ends with none; empty lines carry no
+    /// indentation.
+    fn literal(&mut self, s: &str, owner: usize) {
+        let content = s.strip_suffix('\n').unwrap_or(s);
+        self.out.push_str(if content.len() < s.len() {
+            "|\n"
+        } else {
+            "|-\n"
+        });
+        for line in content.split('\n') {
+            if !line.is_empty() {
+                self.indent(owner + 2);
+                self.out.push_str(line);
+            }
+            self.out.push('\n');
+        }
     }
 
     /// serde-saphyr writes a lone scalar the way it writes it inside a
@@ -178,6 +201,17 @@ fn starts_plain(b: &[u8]) -> bool {
         Some(c) if c.is_ascii_digit() => b.iter().any(|c| !NUMBER_BYTES.contains(c)),
         _ => false,
     }
+}
+
+/// A string serde-saphyr writes as a literal block without an indentation
+/// indicator or keep chomping (a subset of when it does): several lines of
+/// printable ASCII or tabs, not starting with a space or an empty line,
+/// ending with at most one line break.
+fn literal_block(s: &str) -> bool {
+    s.contains('\n')
+        && !s.starts_with([' ', '\n'])
+        && !s.ends_with("\n\n")
+        && s.bytes().all(|b| matches!(b, b'\n' | b'\t' | b' '..=b'~'))
 }
 
 fn is_word(s: &str) -> bool {
@@ -326,6 +360,12 @@ mod tests {
             "#!/bin/sh\nset -eu\n  indented\n",
             "a\tb\nc",
             "a\r\nb",
+            "a\n  \nb",
+            "a \nb ",
+            "- a\n- b\n",
+            "key: v\n# c\n",
+            "x\n",
+            "first line\nand a second line that is much longer than eighty characters, to see if it folds\n",
             "10-init.sh",
             "5",
             "1e3x",

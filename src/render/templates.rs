@@ -346,7 +346,10 @@ mod tests {
         let docs = split_documents("a: 1\n---\nb: 2\n");
         assert_eq!(docs, vec![(0, "a: 1\n"), (9, "b: 2\n")]);
         assert_eq!(split_documents("a: b---c\n"), vec![(0, "a: b---c\n")]);
-        assert_eq!(split_documents("a: 1\n---  \n"), vec![(0, "a: 1\n"), (11, "")]);
+        assert_eq!(
+            split_documents("a: 1\n---  \n"),
+            vec![(0, "a: 1\n"), (11, "")]
+        );
     }
 
     #[test]
