@@ -391,6 +391,65 @@ fn service_target_port_must_exist_in_the_pod() {
     );
 }
 
+/// A platform team changes every object's metadata in one file: the object
+/// templates import `_metadata.j2`, and `_macros.j2` (which the platform's
+/// own client Service template imports) re-exports it.
+#[test]
+fn overriding_the_metadata_macros_reaches_every_object() {
+    let dir = tempdir("metadata");
+    for file in walk(Path::new("tests/platform-templates")) {
+        let to = dir.join(
+            file.strip_prefix("tests/platform-templates")
+                .expect("prefix"),
+        );
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&file, &to).expect("copy");
+    }
+    let builtin = stateplan(&["templates", "show", "kubernetes/_metadata.j2"]);
+    assert_eq!(builtin.status.code(), Some(0), "{}", text(&builtin.stderr));
+    let with_cost_centre = text(&builtin.stdout).replace(
+        r#","labels":{{ w.labels | tojson }}"#,
+        r#","labels":{{ w.labels | merge({"example.com/cost-centre": "cc-42"}) | tojson }}"#,
+    );
+    assert_ne!(with_cost_centre, text(&builtin.stdout));
+    std::fs::write(dir.join("kubernetes/_metadata.j2"), with_cost_centre).expect("write");
+    let out = stateplan(&[
+        "--templates",
+        &dir.to_string_lossy(),
+        "render",
+        "tests/platform-blueprint.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stream = text(&out.stdout);
+    let workload_objects: Vec<&str> = stream
+        .split("---\n")
+        .filter(|d| d.contains("stateplan.io/workload:"))
+        .collect();
+    assert!(workload_objects.len() >= 8, "{stream}");
+    for doc in &workload_objects {
+        assert!(doc.contains("example.com/cost-centre: cc-42"), "{doc}");
+    }
+    // The platform's own client Service, which imports _macros.j2.
+    assert!(
+        workload_objects
+            .iter()
+            .any(|d| d.contains("type: LoadBalancer") && d.contains("cc-42"))
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 #[test]
 fn a_large_fleet_lists_a_few_placeholders_and_says_where_the_rest_are() {
     let dir = tempdir("fleet");
