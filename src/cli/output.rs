@@ -41,6 +41,19 @@ impl Output {
         let _ = out.flush();
     }
 
+    /// Writes many pieces of data to stdout in large writes: a rendered
+    /// stream is tens of thousands of objects, and a write (and flush) per
+    /// object was a system call each.
+    pub fn stdout_all<'a>(&self, parts: impl IntoIterator<Item = &'a str>) {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        for part in parts {
+            if out.write_all(part.as_bytes()).is_err() {
+                return;
+            }
+        }
+        let _ = out.flush();
+    }
+
     /// Writes a note to stderr.
     pub fn note(&self, s: &str) {
         let mut err = std::io::stderr().lock();

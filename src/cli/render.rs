@@ -93,10 +93,7 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
         None => {
             // Object by object: the stream of a large blueprint is never
             // held in memory as one string.
-            for o in &r.objects {
-                out.stdout("---\n");
-                out.stdout(&o.body.0);
-            }
+            out.stdout_all(r.objects.iter().flat_map(|o| ["---\n", o.body.0.as_str()]));
             out.note(&format!(
                 "{} Kubernetes objects on stdout in apply order; {} Azure resources are written with -o DIR (azure/*.json)",
                 r.objects.len(),
