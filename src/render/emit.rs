@@ -6,12 +6,13 @@
 //! mostly mappings of short identifiers, so this writer lays out mappings
 //! and sequences itself (serde-saphyr's default style: two-space indent,
 //! sequences at their key's column, `{}`/`[]` for empty collections) and
-//! writes the strings it can prove serde-saphyr leaves plain. Any other
-//! scalar is written by serde-saphyr on its own; if that comes out on more
-//! than one line (a block or folded scalar, whose layout depends on the
-//! indentation), or a key is anything but a plain identifier, the whole
-//! manifest goes to serde-saphyr. Under `cfg(test)` every manifest this
-//! writer produces is compared with serde-saphyr's output.
+//! writes the strings it can prove serde-saphyr leaves plain, and plain
+//! multi-line text as literal blocks. Any other scalar is written by
+//! serde-saphyr on its own and placed here (a block or folded scalar's
+//! lines indented two columns past its key or dash, as serde-saphyr
+//! indents them); a key that is not a plain identifier sends the whole
+//! manifest to serde-saphyr. Under `cfg(test)` every manifest this writer
+//! produces is compared with serde-saphyr's output.
 
 use serde_json::{Map, Value};
 
