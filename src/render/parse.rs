@@ -54,7 +54,7 @@ fn fast_path(doc: &str) -> Option<Value> {
         return None;
     }
     let mut reader = Reader {
-        lines: doc.split('\n').collect(),
+        doc,
         at: 0,
         nodes: 0,
     };
@@ -85,23 +85,34 @@ enum Next<'a> {
 /// Reads a document line by line. Every method returns `None` as soon as
 /// the text leaves the slice of YAML it knows.
 struct Reader<'a> {
-    lines: Vec<&'a str>,
-    /// The next line to read.
+    doc: &'a str,
+    /// Where the next line to read starts.
     at: usize,
     nodes: usize,
 }
 
 impl<'a> Reader<'a> {
+    /// The line starting at `at`, without its line break; `None` at the
+    /// end. (A final empty line after the last break is blank either way.)
+    fn line(&self) -> Option<&'a str> {
+        let rest = self.doc.get(self.at..).filter(|r| !r.is_empty())?;
+        Some(rest.split_once('\n').map_or(rest, |(line, _)| line))
+    }
+
+    fn next_line(&mut self) {
+        self.at += self.line().map_or(0, str::len) + 1;
+    }
+
     /// The next line with content, without consuming it. Tabs are only
     /// allowed inside block scalars, which are read separately.
     fn peek(&mut self) -> Option<Next<'a>> {
-        while let Some(line) = self.lines.get(self.at) {
+        while let Some(line) = self.line() {
             let text = line.trim_start_matches(' ');
             if text.contains('\t') {
                 return None;
             }
             if text.is_empty() || text.starts_with('#') {
-                self.at += 1;
+                self.next_line();
                 continue;
             }
             return Some(Next::Line(line.len() - text.len(), text));
@@ -143,7 +154,7 @@ impl<'a> Reader<'a> {
     /// The value of `key:` or `-` with nothing after it: a collection on
     /// the following lines, a sequence at the key's own column, or null.
     fn nested(&mut self, owner: usize, is_key: bool, depth: usize) -> Option<Value> {
-        self.at += 1;
+        self.next_line();
         match self.peek()? {
             Next::Line(col, text) if col > owner => self.block(col, text, depth),
             Next::Line(col, text) if is_key && col == owner && is_entry(text) => {
@@ -212,10 +223,10 @@ impl<'a> Reader<'a> {
                 // (`|2`): left to serde-saphyr.
                 _ => return None,
             };
-            self.at += 1;
+            self.next_line();
             return self.literal(owner, keep_last_break).map(Value::String);
         }
-        self.at += 1;
+        self.next_line();
         match *text.as_bytes().first()? {
             b'{' | b'[' => {
                 let v = canonical_json(text)?;
@@ -240,7 +251,7 @@ impl<'a> Reader<'a> {
         let mut longest_leading_blank = 0;
         let mut text = String::new();
         let mut blanks = 0;
-        while let Some(line) = self.lines.get(self.at) {
+        while let Some(line) = self.line() {
             let spaces = line.len() - line.trim_start_matches(' ').len();
             let rest = &line[spaces..];
             if rest.trim_start_matches([' ', '\t']).is_empty() {
@@ -251,7 +262,7 @@ impl<'a> Reader<'a> {
                     Some(_) => {}
                 }
                 blanks += 1;
-                self.at += 1;
+                self.next_line();
                 continue;
             }
             let i = match indent {
@@ -273,7 +284,7 @@ impl<'a> Reader<'a> {
             }
             blanks = 0;
             text.push_str(&line[i..]);
-            self.at += 1;
+            self.next_line();
         }
         indent?;
         if keep_last_break {
