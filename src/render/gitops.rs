@@ -138,15 +138,18 @@ pub fn tree<'a, B: Body>(rendered: &'a Rendered<B>, state: &DesiredState) -> Tre
     );
     let mut files = BTreeMap::new();
     let mut folders: Vec<(String, Vec<String>)> = Vec::new();
+    // Folder → its place in `folders`: a fleet has a folder per workload.
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     for o in &rendered.objects {
         let folder = o.workload.as_deref().unwrap_or("cluster");
         let file = format!("{}-{}.yaml", o.kind.to_ascii_lowercase(), o.name);
         files.insert(format!("{folder}/{file}"), Content::Yaml(o.body.yaml()));
         // Objects come in apply order, so each folder's list is too.
-        match folders.iter_mut().rev().find(|(f, _)| f == folder) {
-            Some((_, list)) => list.push(file),
-            None => folders.push((folder.to_string(), vec![file])),
-        }
+        let i = *index.entry(folder).or_insert_with(|| {
+            folders.push((folder.to_string(), Vec::new()));
+            folders.len() - 1
+        });
+        folders[i].1.push(file);
     }
     // Kustomize orders by kind itself, but listing in apply order keeps the
     // tree readable and matches `stateplan apply`.
@@ -227,10 +230,15 @@ pub fn write(dir: &Path, tree: &Tree<'_>, force: bool) -> Result<(), WriteError>
             }
         }
     }
+    // Sorted by path: consecutive files mostly share a folder.
+    let mut made: Option<PathBuf> = None;
     for (rel, content) in files {
         let p = dir.join(rel);
-        if let Some(parent) = p.parent() {
+        if let Some(parent) = p.parent()
+            && made.as_deref() != Some(parent)
+        {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
+            made = Some(parent.to_path_buf());
         }
         tree.write_file(&p, content).map_err(io(&p))?;
     }
