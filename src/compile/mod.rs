@@ -38,10 +38,10 @@ pub fn compile(bp: &Blueprint, catalog: &Catalog) -> (Option<DesiredState>, Vec<
     };
     let target = target_info(bp);
     let mut workloads = Vec::new();
-    let mut pools: Vec<(NodePoolPlan, Vec<std::ops::Range<usize>>)> = Vec::new();
+    let mut pools = pool::Pools::default();
     for spec in &bp.workloads {
         if let Some((w, pool)) = c.workload(bp, &target, spec) {
-            pool::merge(&mut pools, pool, spec, &mut c.diags);
+            pools.merge(pool, spec, &mut c.diags);
             workloads.push(w);
         }
     }
@@ -68,7 +68,7 @@ pub fn compile(bp: &Blueprint, catalog: &Catalog) -> (Option<DesiredState>, Vec<
         },
         target,
         workloads,
-        node_pools: pools.into_iter().map(|(p, _)| p).collect(),
+        node_pools: pools.into_vec(),
     };
     (Some(state), diags)
 }

@@ -1,7 +1,6 @@
 //! Resources + storage + redundancy → the AKS agent pool a workload runs on.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 
 use super::{Compiler, Decision, LABEL_POOL, NodePoolPlan, Resources, StorageClassPlan};
 use crate::blueprint::rules::pool_name_from;
@@ -241,10 +240,39 @@ pub fn supports_premium(vm_size: &str) -> bool {
     features.contains('s') || family.ends_with('S')
 }
 
-/// Folds a workload's pool into the list; workloads naming the same pool must
-/// agree on everything but size, which adds up.
-pub(super) fn merge(
-    pools: &mut Vec<(NodePoolPlan, Vec<Range<usize>>)>,
+/// The node pools of a blueprint in first-use order, found by name (a
+/// fleet can have one per workload).
+#[derive(Default)]
+pub(super) struct Pools {
+    list: Vec<NodePoolPlan>,
+    by_name: BTreeMap<String, usize>,
+}
+
+impl Pools {
+    pub(super) fn into_vec(self) -> Vec<NodePoolPlan> {
+        self.list
+    }
+
+    /// Folds a workload's pool in; workloads naming the same pool must
+    /// agree on everything but size, which adds up.
+    pub(super) fn merge(
+        &mut self,
+        pool: NodePoolPlan,
+        spec: &WorkloadSpec,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        match self.by_name.get(&pool.name) {
+            Some(&i) => merge_into(&mut self.list[i], pool, spec, diags),
+            None => {
+                self.by_name.insert(pool.name.clone(), self.list.len());
+                self.list.push(pool);
+            }
+        }
+    }
+}
+
+fn merge_into(
+    existing: &mut NodePoolPlan,
     pool: NodePoolPlan,
     spec: &WorkloadSpec,
     diags: &mut Vec<Diagnostic>,
@@ -254,10 +282,6 @@ pub(super) fn merge(
         .name
         .as_ref()
         .map_or(spec.name.span.clone(), |n| n.span.clone());
-    let Some((existing, _)) = pools.iter_mut().find(|(p, _)| p.name == pool.name) else {
-        pools.push((pool, vec![span]));
-        return;
-    };
     let differs = [
         ("vm_size", existing.vm_size != pool.vm_size),
         ("zones", existing.zones != pool.zones),
