@@ -704,12 +704,16 @@ mod tests {
             "😀",
             "\"😀\"",
         ];
+        let mut fast = 0;
         for s in scalars {
-            agrees(&format!("k: {s}\n"));
-            agrees(&format!("- {s}\n"));
-            agrees(&format!("k: {{\"j\":[{s}]}}\n"));
-            agrees(&format!("{s}: v\n"));
+            fast += usize::from(agrees(&format!("k: {s}\n")));
+            fast += usize::from(agrees(&format!("- {s}\n")));
+            fast += usize::from(agrees(&format!("k: {{\"j\":[{s}]}}\n")));
+            fast += usize::from(agrees(&format!("{s}: v\n")));
         }
+        // Enough of them are read by the fast path for the comparison to
+        // mean something.
+        assert!(fast >= 30, "only {fast} read by the fast path");
         assert!(fast_path("k: café\n- x").is_none());
         assert!(fast_path("k: \"café ☕\"\n").is_some());
     }
@@ -780,12 +784,15 @@ mod tests {
             "a b",
             "x:y",
         ];
+        let mut fast = 0;
         for s in scalars {
-            agrees(&format!("k: {s}\n"));
-            agrees(&format!("- {s}\n"));
-            agrees(&format!("{s}: v\n"));
+            fast += usize::from(agrees(&format!("k: {s}\n")));
+            fast += usize::from(agrees(&format!("- {s}\n")));
+            fast += usize::from(agrees(&format!("{s}: v\n")));
+            // Flow YAML, not JSON: always serde-saphyr's.
             agrees(&format!("k: [{s}]\n"));
         }
+        assert!(fast >= 100, "only {fast} read by the fast path");
         for s in ["\"1\"", "'true'", "|\n  text\n", ">-\n  folded\n  text\n"] {
             agrees(&format!("k: {s}\n"));
         }
