@@ -16,6 +16,14 @@ fn stateplan(args: &[&str]) -> Output {
         .expect("runs")
 }
 
+/// `stateplan --templates DIR ARGS...`: a platform team's templates.
+fn with_templates(dir: &Path, args: &[&str]) -> Output {
+    let dir = dir.to_string_lossy();
+    let mut all = vec!["--templates", &dir];
+    all.extend_from_slice(args);
+    stateplan(&all)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -324,12 +332,7 @@ fn broken_platform_template_names_file_and_line() {
         "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{ w.nmae }}\n",
     )
     .expect("write");
-    let out = stateplan(&[
-        "--templates",
-        &dir.to_string_lossy(),
-        "check",
-        "blueprints/postgres-ha.toml",
-    ]);
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("poddisruptionbudget.yaml.j2:4:"), "{err}");
@@ -345,12 +348,7 @@ fn platform_template_rendering_a_secret_is_refused() {
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: leak\n  namespace: {{ w.namespace }}\nstringData:\n  password: hunter2\n",
     )
     .expect("write");
-    let out = stateplan(&[
-        "--templates",
-        &dir.to_string_lossy(),
-        "render",
-        "blueprints/postgres-ha.toml",
-    ]);
+    let out = with_templates(&dir, &["render", "blueprints/postgres-ha.toml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("renders a Secret"));
     assert!(text(&out.stdout).is_empty(), "nothing is printed on error");
@@ -376,12 +374,7 @@ fn service_target_port_must_exist_in_the_pod() {
     let builtin = stateplan(&["templates", "show", "kubernetes/service-client.yaml.j2"]);
     let broken = text(&builtin.stdout).replace("targetPort: {{ p.name }}", "targetPort: sql");
     std::fs::write(dir.join("kubernetes/service-client.yaml.j2"), broken).expect("write");
-    let out = stateplan(&[
-        "--templates",
-        &dir.to_string_lossy(),
-        "check",
-        "blueprints/postgres-ha.toml",
-    ]);
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr)
@@ -413,12 +406,7 @@ fn overriding_the_metadata_macros_reaches_every_object() {
     );
     assert_ne!(with_cost_centre, text(&builtin.stdout));
     std::fs::write(dir.join("kubernetes/_metadata.j2"), with_cost_centre).expect("write");
-    let out = stateplan(&[
-        "--templates",
-        &dir.to_string_lossy(),
-        "render",
-        "tests/platform-blueprint.toml",
-    ]);
+    let out = with_templates(&dir, &["render", "tests/platform-blueprint.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stream = text(&out.stdout);
     let workload_objects: Vec<&str> = stream

@@ -36,9 +36,7 @@ impl Output {
 
     /// Writes data to stdout. A closed pipe (`| head`) is not an error.
     pub fn stdout(&self, s: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(s.as_bytes());
-        let _ = out.flush();
+        self.stdout_all([s]);
     }
 
     /// Writes many pieces of data to stdout in large writes: a rendered

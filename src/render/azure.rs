@@ -90,6 +90,18 @@ impl AzureBody for Json {
 }
 
 impl<A> AzureResource<A> {
+    /// The same resource with its body kept as `B`.
+    pub fn map_body<B>(self, f: impl FnOnce(A) -> B) -> AzureResource<B> {
+        AzureResource {
+            kind: self.kind,
+            name: self.name,
+            id: self.id,
+            api_version: self.api_version,
+            workloads: self.workloads,
+            body: f(self.body),
+        }
+    }
+
     pub fn display_name(&self) -> String {
         format!("{}/{}", self.kind.as_str(), self.name)
     }
@@ -269,14 +281,7 @@ impl<A: AzureBody> Sink<'_, A> {
             &format!("azure:{}", r.display_name()),
             self.found,
         );
-        self.list.push(AzureResource {
-            kind: r.kind,
-            name: r.name,
-            id: r.id,
-            api_version: r.api_version,
-            workloads: r.workloads,
-            body: A::from_value(r.body),
-        });
+        self.list.push(r.map_body(A::from_value));
     }
 }
 

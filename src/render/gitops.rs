@@ -108,23 +108,27 @@ impl Tree<'_> {
             .collect()
     }
 
-    fn text<'s>(&'s self, content: &'s Content<'_>) -> Cow<'s, str> {
+    /// A file's content in two pieces (the header and the object's YAML,
+    /// or one text and nothing), so writing never joins them.
+    fn pieces<'s>(&'s self, content: &'s Content<'_>) -> [Cow<'s, str>; 2] {
         match content {
-            Content::Yaml(yaml) => Cow::Owned(format!("{}{yaml}", self.header)),
-            Content::Azure(resource) => Cow::Owned(resource.json()),
-            Content::Text(text) => Cow::Borrowed(text),
+            Content::Yaml(yaml) => [Cow::Borrowed(&self.header), Cow::Borrowed(yaml)],
+            Content::Azure(resource) => [Cow::Owned(resource.json()), Cow::Borrowed("")],
+            Content::Text(text) => [Cow::Borrowed(text), Cow::Borrowed("")],
+        }
+    }
+
+    fn text<'s>(&'s self, content: &'s Content<'_>) -> Cow<'s, str> {
+        match self.pieces(content) {
+            [only, rest] if rest.is_empty() => only,
+            [header, yaml] => Cow::Owned(header.into_owned() + &yaml),
         }
     }
 
     fn write_file(&self, path: &Path, content: &Content<'_>) -> io::Result<()> {
         let mut f = io::BufWriter::new(std::fs::File::create(path)?);
-        match content {
-            Content::Yaml(yaml) => {
-                f.write_all(self.header.as_bytes())?;
-                f.write_all(yaml.as_bytes())?;
-            }
-            Content::Azure(resource) => f.write_all(resource.json().as_bytes())?,
-            Content::Text(text) => f.write_all(text.as_bytes())?,
+        for piece in self.pieces(content) {
+            f.write_all(piece.as_bytes())?;
         }
         f.flush()
     }

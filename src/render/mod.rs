@@ -137,16 +137,7 @@ fn render_workload<B: Body>(
         .map(|o| {
             let mut pending = Vec::new();
             find_pending(&o.body, &mut Vec::new(), &o.key(), &mut pending);
-            let object = DesiredObject {
-                api_version: o.api_version,
-                kind: o.kind,
-                namespace: o.namespace,
-                name: o.name,
-                wave: o.wave,
-                workload: o.workload,
-                body: B::from_value(o.body),
-            };
-            (object, pending)
+            (o.map_body(B::from_value), pending)
         })
         .collect())
 }

@@ -106,6 +106,19 @@ impl Body for Yaml {
 }
 
 impl<B> DesiredObject<B> {
+    /// The same object with its body kept as `C`.
+    pub fn map_body<C>(self, f: impl FnOnce(B) -> C) -> DesiredObject<C> {
+        DesiredObject {
+            api_version: self.api_version,
+            kind: self.kind,
+            namespace: self.namespace,
+            name: self.name,
+            wave: self.wave,
+            workload: self.workload,
+            body: f(self.body),
+        }
+    }
+
     /// `kind/namespace/name` (or `kind/name`), the key plans are sorted and
     /// reported by.
     pub fn key(&self) -> String {
