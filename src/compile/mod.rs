@@ -8,6 +8,7 @@ mod storage;
 
 pub(crate) use storage::fnv1a;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -187,7 +188,7 @@ impl Compiler<'_> {
             reason: format!(
                 "{} {version} pinned to an exact image tag so every render and every node runs the same build.",
                 profile.name
-            ),
+            ).into(),
         });
 
         // Replicas and quorum.
@@ -197,7 +198,7 @@ impl Compiler<'_> {
             topic: "replication".into(),
             choice: format!("{replicas} replica{}", if replicas == 1 { "" } else { "s" }),
             rule: "engine quorum rules".into(),
-            reason: profile.quorum.model.clone(),
+            reason: profile.quorum.model.clone().into(),
         });
 
         // Resources.
@@ -239,7 +240,7 @@ impl Compiler<'_> {
                 reason: format!(
                     "Node drains and upgrades evict at most one {} pod at a time, so quorum and redundancy are kept. {}",
                     profile.name, profile.pdb.reason
-                ),
+                ).into(),
             });
             Some(PdbPlan { max_unavailable: 1 })
         } else {
@@ -300,7 +301,7 @@ impl Compiler<'_> {
             reason: format!(
                 "Generated with a CSPRNG into Key Vault {} when missing and never overwritten; External Secrets syncs them into Secret {name}-credentials using workload identity, so no secret value is in the blueprint, the rendered manifests or Git.",
                 target.key_vault
-            ),
+            ).into(),
         });
 
         let security_choice = if profile.security.restricted {
@@ -312,7 +313,7 @@ impl Compiler<'_> {
             topic: "pod-security".into(),
             choice: security_choice.into(),
             rule: "Pod Security Standards".into(),
-            reason: profile.security.reason.clone(),
+            reason: profile.security.reason.clone().into(),
         });
 
         // Labels.
@@ -371,7 +372,7 @@ impl Compiler<'_> {
         let w = Workload {
             name,
             namespace,
-            engine: (*profile).clone(),
+            engine: profile,
             version,
             image,
             replicas,
@@ -564,7 +565,8 @@ impl Compiler<'_> {
             reason: format!(
                 "Velero snapshots the workload's volumes (namespace + instance label selector). {}",
                 profile.backup.reason
-            ),
+            )
+            .into(),
         });
         Some(BackupPlan {
             schedule,
@@ -599,32 +601,34 @@ impl Compiler<'_> {
 
 fn spread_decision(spec: &WorkloadSpec, storage: &StorageClassPlan) -> Decision {
     let n = spec.replicas.value;
-    let (choice, rule, reason) = match spec.redundancy.value {
+    let (choice, rule, reason): (String, Cow<'static, str>, Cow<'static, str>) = match spec.redundancy.value {
         Redundancy::ZoneRedundant if n > 1 => (
             "one replica per zone and per node".to_string(),
-            "zone-redundant with >= 2 replicas".to_string(),
+            "zone-redundant with >= 2 replicas".into(),
             format!(
                 "Replicas are spread over zones 1-3 (topologySpreadConstraints on topology.kubernetes.io/zone, maxSkew 1, DoNotSchedule) and over nodes; each replica keeps a zonal {} disk in its zone and the engine replicates the data, so losing a zone loses at most one copy.",
                 storage.sku
-            ),
+            )
+            .into(),
         ),
         Redundancy::ZoneRedundant => (
             "single replica on a zone-redundant disk".to_string(),
-            "zone-redundant with 1 replica".to_string(),
+            "zone-redundant with 1 replica".into(),
             format!(
                 "With one replica there is nothing to spread; instead the disk is {} (synchronously replicated across three zones), so after a zone loss the pod is rescheduled in a surviving zone and re-attaches the same disk.",
                 storage.sku
-            ),
+            )
+            .into(),
         ),
         Redundancy::Zonal => (
             "all replicas in one zone, one per node".to_string(),
-            "zonal".to_string(),
-            "The node pool spans a single zone: lowest latency between replicas, but a zone outage takes the whole workload down.".to_string(),
+            "zonal".into(),
+            "The node pool spans a single zone: lowest latency between replicas, but a zone outage takes the whole workload down.".into(),
         ),
         Redundancy::None => (
             "no zone rules; one replica per node".to_string(),
-            "none".to_string(),
-            "No zone placement rules are added; pods land wherever the pool has nodes.".to_string(),
+            "none".into(),
+            "No zone placement rules are added; pods land wherever the pool has nodes.".into(),
         ),
     };
     Decision {

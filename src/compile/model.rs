@@ -1,7 +1,9 @@
 //! The typed desired state: what each workload needs, with every choice made.
 //! Templates receive these types (serialized) as their context.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -48,7 +50,7 @@ pub struct TargetInfo {
 pub struct Workload {
     pub name: String,
     pub namespace: String,
-    pub engine: EngineProfile,
+    pub engine: Arc<EngineProfile>,
     pub version: String,
     pub image: String,
     pub replicas: u32,
@@ -193,15 +195,16 @@ pub struct IdentityPlan {
     pub subject: String,
 }
 
-/// One explained choice.
+/// One explained choice. Every workload keeps a dozen of these for
+/// `explain`; fixed wording is borrowed rather than copied into each.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
     /// What was decided (`disk`, `vm-size`, `pdb`, ...).
-    pub topic: String,
+    pub topic: Cow<'static, str>,
     /// The outcome, short.
     pub choice: String,
     /// The rule that produced it.
-    pub rule: String,
+    pub rule: Cow<'static, str>,
     /// Why, in a sentence or two.
-    pub reason: String,
+    pub reason: Cow<'static, str>,
 }

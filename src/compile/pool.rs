@@ -112,11 +112,11 @@ pub(super) fn decide(
                 rule: format!(
                     "smallest {} size with premium storage fitting requests + {SYSTEM_CPU_MILLIS}m CPU / {SYSTEM_MEMORY_MIB}Mi node overhead",
                     if family == "memory" { "memory-optimised" } else { "general-purpose" }
-                ),
+                ).into(),
                 reason: format!(
                     "Requests are cpu {} and memory {} ({} MiB per vCPU; {} GiB per vCPU or more picks the memory-optimised Edsv5 family, else general-purpose Ddsv5). One replica runs per node, so the node must hold the pod plus what AKS reserves for the kubelet and daemonsets.",
                     res.cpu, res.memory, per_cpu, MEMORY_FAMILY_MIB_PER_CPU / 1024
-                ),
+                ).into(),
             });
             size.name.clone()
         }
@@ -201,7 +201,7 @@ pub(super) fn decide(
         reason: format!(
             "A dedicated User pool labelled and tainted {LABEL_POOL}={name}:NoSchedule keeps other pods off the database nodes; the StatefulSet selects it and tolerates the taint.{}",
             if spec.redundancy.value == Redundancy::None && zonal_only { " The tier's disks attach only to zonal VMs, so the pool spans zones 1-3 even without zone redundancy." } else { "" }
-        ),
+        ).into(),
     });
 
     let mut labels = BTreeMap::new();

@@ -156,7 +156,7 @@ pub(super) fn decide(
     decisions.push(Decision {
         topic: "disk".into(),
         choice: format!("{sku}{perf} ({} {gib} GiB per replica, {})", t.provisioner, t.access_mode),
-        rule: format!("tier {tier}{}", if single_replica_zr { " + zone-redundant with 1 replica → ZRS" } else { "" }),
+        rule: format!("tier {tier}{}", if single_replica_zr { " + zone-redundant with 1 replica → ZRS" } else { "" }).into(),
         reason: format!(
             "{} {}",
             t.reason,
@@ -165,7 +165,7 @@ pub(super) fn decide(
             } else {
                 "StorageClass: reclaimPolicy Retain, allowVolumeExpansion true, volumeBindingMode Immediate (file shares are not zonal)."
             }
-        ),
+        ).into(),
     });
     decisions.push(Decision {
         topic: "storage-class".into(),
