@@ -55,11 +55,11 @@ impl<'c> Renderer<'c> {
         w: &Workload,
     ) -> Result<Vec<DesiredObject>, RenderErrors> {
         let mut errors = RenderErrors::default();
-        let base = minijinja::context! {
-            bp => JinjaValue::from(Serde(&state.blueprint)),
-            target => JinjaValue::from(Serde(&state.target)),
-            w => JinjaValue::from(Serde(w)),
-        };
+        let bp = JinjaValue::from(Serde(&state.blueprint));
+        let target = JinjaValue::from(Serde(&state.target));
+        let wv = JinjaValue::from(Serde(w));
+        let base =
+            minijinja::context! { bp => bp.clone(), target => target.clone(), w => wv.clone() };
         let pod_template = format!("engines/{}/pod.yaml.j2", w.engine.name);
         let pod = match self.render_yaml(&pod_template, base.clone(), w, &mut errors) {
             Some(mut docs) if docs.len() == 1 => {
@@ -87,7 +87,8 @@ impl<'c> Renderer<'c> {
         if !errors.diagnostics.is_empty() {
             return Err(errors);
         }
-        let ctx = minijinja::context! { pod => JinjaValue::from(Serde(&pod)), ..base };
+        // One flat map: a merged context (`..base`) looks every name up twice.
+        let ctx = minijinja::context! { bp, target, w => wv, pod => JinjaValue::from(Serde(&pod)) };
         let mut objects = Vec::new();
         for name in &self.catalog.manifest.objects {
             let Some(docs) = self.render_yaml(name, ctx.clone(), w, &mut errors) else {
