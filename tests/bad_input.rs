@@ -779,6 +779,32 @@ fn many_workloads_with_errors_do_not_panic() {
     assert!(d.len() >= 500);
 }
 
+/// Large blueprints compile their workloads in parallel; diagnostics still
+/// come out once per workload, in blueprint order, at their own lines.
+#[test]
+fn compile_errors_of_a_large_blueprint_stay_in_blueprint_order() {
+    let mut body = String::new();
+    let mut want = Vec::new();
+    for i in 0..400 {
+        if i % 37 == 5 {
+            body.push_str(&format!(
+                "w{i} = \"nosuchdb 3 replicas 10Gi balanced none\"\n"
+            ));
+            want.push(8 + i);
+        } else {
+            body.push_str(&format!(
+                "w{i} = \"postgres 3 replicas 10Gi balanced none\"\n"
+            ));
+        }
+    }
+    let lines: Vec<usize> = diagnose(&workloads(&body))
+        .iter()
+        .filter(|d| d.is_error() && d.message.contains("unknown engine `nosuchdb`"))
+        .filter_map(|d| d.line)
+        .collect();
+    assert_eq!(lines, want);
+}
+
 #[test]
 fn arbitrary_bytes_never_panic() {
     // A cheap deterministic fuzz: mutate a valid blueprint byte by byte.

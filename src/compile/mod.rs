@@ -33,15 +33,37 @@ pub const KEY_VAULT_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
 
 /// Compiles a parsed blueprint. Diagnostics point into the blueprint file.
 pub fn compile(bp: &Blueprint, catalog: &Catalog) -> (Option<DesiredState>, Vec<Diagnostic>) {
+    let target = target_info(bp);
+    // Each workload compiles on its own; what they share (node pools,
+    // identity names) is checked afterwards, in blueprint order, so
+    // diagnostics come out in the same order on every run.
+    let compiled = crate::parallel::map(bp.workloads.len(), 64, |i| {
+        let mut c = Compiler {
+            catalog,
+            diags: Vec::new(),
+        };
+        let out = c.workload(bp, &target, &bp.workloads[i]);
+        (out, c.diags)
+    });
     let mut c = Compiler {
         catalog,
         diags: Vec::new(),
     };
-    let target = target_info(bp);
     let mut workloads = Vec::new();
     let mut pools = pool::Pools::default();
-    for spec in &bp.workloads {
-        if let Some((w, pool)) = c.workload(bp, &target, spec) {
+    for (spec, result) in bp.workloads.iter().zip(compiled) {
+        let Some((out, diags)) = result else {
+            c.diags.push(
+                Diagnostic::error(format!(
+                    "internal error while compiling workload {}; please report it",
+                    spec.name.value
+                ))
+                .at(spec.name.span.clone()),
+            );
+            continue;
+        };
+        c.diags.extend(diags);
+        if let Some((w, pool)) = out {
             pools.merge(pool, spec, &mut c.diags);
             workloads.push(w);
         }

@@ -66,7 +66,22 @@ pub fn render_as<B: Body>(
     renderer: &Renderer<'_>,
 ) -> Result<Rendered<B>, RenderErrors> {
     let mut errors = RenderErrors::default();
-    let results = render_all::<B>(state, renderer);
+    // The Azure bodies depend only on the compiled state; building them
+    // alongside the templates keeps them off the serial path.
+    let (results, azure) = std::thread::scope(|scope| {
+        let azure = scope.spawn(|| {
+            let mut found = Vec::new();
+            let list = azure::resources_as::<B::Azure>(state, &mut found);
+            (list, found)
+        });
+        (render_all::<B>(state, renderer), azure.join())
+    });
+    let Ok((azure, azure_pending)) = azure else {
+        errors.diagnostics.push(Diagnostic::error(
+            "internal error while building the Azure resources; please report it",
+        ));
+        return Err(errors);
+    };
     let total = results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum();
     // Sized up front: for a large blueprint this is the biggest allocation
     // that lives to the end.
@@ -114,7 +129,7 @@ pub fn render_as<B: Body>(
     objects.sort_by_key(|o| o.wave);
     pending.sort_by_key(|(wave, i, _)| (*wave, *i));
     let mut pending: Vec<PendingValue> = pending.into_iter().map(|(_, _, p)| p).collect();
-    let azure = azure::resources_as(state, &mut pending);
+    pending.extend(azure_pending);
     Ok(Rendered {
         objects,
         azure,
@@ -142,59 +157,27 @@ fn render_workload<B: Body>(
         .collect())
 }
 
-/// Renders every workload, spreading them over the available cores. Threads
-/// take the next workload as they finish one, so a mix of light and heavy
-/// engines keeps every core busy. Results come back in blueprint order, so
-/// output stays deterministic.
+/// Renders every workload over the available cores. Results come back in
+/// blueprint order, so output stays deterministic.
 fn render_all<B: Body>(state: &DesiredState, renderer: &Renderer<'_>) -> Vec<WorkloadResult<B>> {
-    let n = state.workloads.len();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .min(n / 16)
-        .max(1);
-    let render = |i: usize| render_workload(state, renderer, &state.workloads[i]);
-    if threads == 1 {
-        return (0..n).map(render).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, WorkloadResult<B>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= n {
-                            return out;
-                        }
-                        out.push((i, render(i)));
-                    }
+    let results = crate::parallel::map(state.workloads.len(), 16, |i| {
+        render_workload(state, renderer, &state.workloads[i])
+    });
+    results
+        .into_iter()
+        .zip(&state.workloads)
+        .map(|(result, w)| {
+            result.unwrap_or_else(|| {
+                Err(RenderErrors {
+                    diagnostics: vec![Diagnostic::error(format!(
+                        "internal error while rendering workload {}; please report it",
+                        w.name
+                    ))],
+                    sources: Vec::new(),
                 })
             })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    // A panicking render thread is a bug; the workloads it had taken are
-    // reported rather than the process taken down.
-    let mut results = Vec::with_capacity(n);
-    let mut done = done.into_iter().peekable();
-    for i in 0..n {
-        match done.next_if(|(j, _)| *j == i) {
-            Some((_, r)) => results.push(r),
-            None => results.push(Err(RenderErrors {
-                diagnostics: vec![Diagnostic::error(format!(
-                    "internal error while rendering workload {}; please report it",
-                    state.workloads[i].name
-                ))],
-                sources: Vec::new(),
-            })),
-        }
-    }
-    results
+        })
+        .collect()
 }
 
 /// A step of the path to the value being looked at.

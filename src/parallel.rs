@@ -1,0 +1,88 @@
+//! Independent per-workload work spread over the cores: compiling and
+//! rendering a large blueprint.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `f(i)` for every `i` in `0..n`, in index order.
+///
+/// Runs on up to one thread per core; each takes the next index as it
+/// finishes one, so a mix of light and heavy items keeps every core busy.
+/// With fewer than `min_per_thread` items per thread, starting a thread
+/// costs more than it saves, and fewer threads are used.
+///
+/// An item is `None` only if the thread that took it panicked (a bug): the
+/// caller reports those items instead of taking the process down.
+pub fn map<T: Send>(
+    n: usize,
+    min_per_thread: usize,
+    f: impl Fn(usize) -> T + Sync,
+) -> Vec<Option<T>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .min(n / min_per_thread.max(1))
+        .max(1);
+    if threads == 1 {
+        return (0..n).map(|i| Some(f(i))).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let done: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            return out;
+                        }
+                        out.push((i, f(i)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut results: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    for (i, item) in done {
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(item);
+        }
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_back_in_index_order() {
+        for (n, min) in [(0, 1), (1, 1), (5, 100), (1000, 1), (1000, 16)] {
+            let got: Vec<Option<usize>> = map(n, min, |i| i * 2);
+            let want: Vec<Option<usize>> = (0..n).map(|i| Some(i * 2)).collect();
+            assert_eq!(got, want, "n = {n}, min_per_thread = {min}");
+        }
+    }
+
+    #[test]
+    fn a_panicking_item_is_none_and_the_rest_complete() {
+        if std::thread::available_parallelism().map_or(1, |p| p.get()) < 2 {
+            // One thread runs on the caller, where a panic is not caught.
+            return;
+        }
+        let got = map(200, 1, |i| {
+            assert!(i != 7, "item 7 fails on purpose");
+            i
+        });
+        assert_eq!(got.len(), 200);
+        assert_eq!(got[7], None);
+        // Items of the threads that did not panic are all there.
+        assert!(got.iter().flatten().count() >= 1);
+        for (i, item) in got.iter().enumerate() {
+            assert!(item.is_none() || *item == Some(i));
+        }
+    }
+}
