@@ -66,22 +66,7 @@ pub fn render_as<B: Body>(
     renderer: &Renderer<'_>,
 ) -> Result<Rendered<B>, RenderErrors> {
     let mut errors = RenderErrors::default();
-    // The Azure bodies depend only on the compiled state; building them
-    // alongside the templates keeps them off the serial path.
-    let (results, azure) = std::thread::scope(|scope| {
-        let azure = scope.spawn(|| {
-            let mut found = Vec::new();
-            let list = azure::resources_as::<B::Azure>(state, &mut found);
-            (list, found)
-        });
-        (render_all::<B>(state, renderer), azure.join())
-    });
-    let Ok((azure, azure_pending)) = azure else {
-        errors.diagnostics.push(Diagnostic::error(
-            "internal error while building the Azure resources; please report it",
-        ));
-        return Err(errors);
-    };
+    let results = render_all::<B>(state, renderer);
     let total = results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum();
     // Sized up front: for a large blueprint this is the biggest allocation
     // that lives to the end.
@@ -129,7 +114,7 @@ pub fn render_as<B: Body>(
     objects.sort_by_key(|o| o.wave);
     pending.sort_by_key(|(wave, i, _)| (*wave, *i));
     let mut pending: Vec<PendingValue> = pending.into_iter().map(|(_, _, p)| p).collect();
-    pending.extend(azure_pending);
+    let azure = azure::resources_as(state, &mut pending);
     Ok(Rendered {
         objects,
         azure,
