@@ -176,9 +176,7 @@ pub fn tree<'a, B: Body>(rendered: &'a Rendered<B>, state: &DesiredState) -> Tre
     if !rendered.pending.is_empty() {
         files.insert(
             "azure/pending-values.json".into(),
-            Content::Text(pretty_json(
-                &serde_json::to_value(&rendered.pending).unwrap_or_default(),
-            )),
+            Content::Text(pretty_json(&rendered.pending)),
         );
     }
     Tree { header, files }
@@ -194,7 +192,7 @@ fn kustomization(header: &str, resources: &[String]) -> String {
     s
 }
 
-fn pretty_json(v: &serde_json::Value) -> String {
+fn pretty_json(v: &impl serde::Serialize) -> String {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
     s.push('\n');
     s
@@ -246,7 +244,13 @@ pub fn write(dir: &Path, tree: &Tree<'_>, force: bool) -> Result<(), WriteError>
         }
         tree.write_file(&p, content).map_err(io(&p))?;
     }
-    let list: String = files.keys().map(|k| format!("{k}\n")).collect();
-    std::fs::write(&marker, list).map_err(io(&marker))?;
-    Ok(())
+    let write_marker = || {
+        let mut f = io::BufWriter::new(std::fs::File::create(&marker)?);
+        for path in files.keys() {
+            f.write_all(path.as_bytes())?;
+            f.write_all(b"\n")?;
+        }
+        f.flush()
+    };
+    write_marker().map_err(io(&marker))
 }
