@@ -222,6 +222,38 @@ fn blueprint_name_invalid() {
 
 // --- compact form ----------------------------------------------------------
 
+/// A misspelt engine is reported together with the workload's other
+/// errors, not only once they are fixed.
+#[test]
+fn misspelt_engine_is_reported_with_the_other_errors() {
+    let compact = workloads("db = \"postgress 3 replicas 200GB balanced zonal\"\n");
+    expect_error(&compact, "unknown engine `postgress`", 8, 7);
+    expect_error(
+        &compact,
+        "storage `200GB` is not a Kubernetes quantity",
+        8,
+        28,
+    );
+    let table = full(
+        "engine = \"postgress\"\nreplicas = 0\nstorage = \"10Gi\"\ntier = \"balanced\"\nredundancy = \"zonal\"\n",
+    );
+    expect_error(&table, "unknown engine `postgress`", 8, 10);
+    expect_error(&table, "`replicas` must be between 1 and 99", 9, 12);
+    // A token that cannot be an engine name is reported once, not twice.
+    let d = diagnose(&workloads(
+        "db = \"Postgres 3 replicas 200GB balanced zonal\"\n",
+    ));
+    assert!(
+        d.iter()
+            .any(|d| d.message.contains("`Postgres` is not an engine name")),
+        "{d:#?}"
+    );
+    assert!(
+        !d.iter().any(|d| d.message.contains("unknown engine")),
+        "{d:#?}"
+    );
+}
+
 #[test]
 fn compact_unknown_engine_points_at_token() {
     expect_error(

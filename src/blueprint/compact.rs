@@ -18,7 +18,7 @@ pub(crate) fn parse(
     text: &str,
     span: Range<usize>,
     body_offset: Option<usize>,
-) -> Option<WorkloadSpec> {
+) -> Result<WorkloadSpec, Option<Spanned<String>>> {
     // Token spans are exact when the string has no escapes; otherwise every
     // error points at the whole string.
     let token_span = |range: Range<usize>| match body_offset {
@@ -49,13 +49,15 @@ pub(crate) fn parse(
             format!("workload `{}` is an empty string", name.value),
         )
         .hint = Some(format!("write {GRAMMAR}"));
-        return None;
+        return Err(None);
     };
-    if !engine
+    let engine_ok = engine
         .value
         .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    // A workload with errors still names its engine, for compile to check.
+    let failed = || Err(engine_ok.then(|| engine.clone()));
+    if !engine_ok {
         r.error(
             engine.span.clone(),
             format!("`{}` is not an engine name", engine.value),
@@ -90,7 +92,7 @@ pub(crate) fn parse(
         },
         None => {
             missing(r, "the replica count");
-            return None;
+            return failed();
         }
     };
 
@@ -110,7 +112,7 @@ pub(crate) fn parse(
         }
         None => {
             missing(r, "the word `replicas`");
-            return None;
+            return failed();
         }
     }
 
@@ -118,7 +120,7 @@ pub(crate) fn parse(
         Some(t) => rules::quantity(r, t, "storage"),
         None => {
             missing(r, "the storage size (e.g. 200Gi)");
-            return None;
+            return failed();
         }
     };
     let tier = match tokens.get(4) {
@@ -128,14 +130,14 @@ pub(crate) fn parse(
                 r,
                 "the storage tier (fast-ssd, balanced, standard, ultra or shared-files)",
             );
-            return None;
+            return failed();
         }
     };
     let redundancy = match tokens.get(5) {
         Some(t) => rules::redundancy(r, t),
         None => {
             missing(r, "the redundancy (zone-redundant, zonal or none)");
-            return None;
+            return failed();
         }
     };
     for extra in tokens.iter().skip(6) {
@@ -149,16 +151,21 @@ pub(crate) fn parse(
         ));
     }
 
-    Some(WorkloadSpec {
+    let (Some(replicas), Some(storage), Some(tier), Some(redundancy)) =
+        (replicas, storage, tier, redundancy)
+    else {
+        return failed();
+    };
+    Ok(WorkloadSpec {
         name,
         form: Form::Compact,
         span,
         engine,
         version: None,
-        replicas: replicas?,
-        storage: storage?,
-        tier: tier?,
-        redundancy: redundancy?,
+        replicas,
+        storage,
+        tier,
+        redundancy,
         namespace: None,
         resources: None,
         backup: BackupSpec::default(),

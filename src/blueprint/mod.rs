@@ -53,7 +53,11 @@ pub struct Blueprint {
     /// lock. Defaults to the file name without extension.
     pub name: Spanned<String>,
     pub target: Target,
+    /// The workloads without errors.
     pub workloads: Vec<WorkloadSpec>,
+    /// The engines named by workloads with errors: compile checks them too,
+    /// so a misspelt engine is reported with the workload's other errors.
+    pub engines_of_invalid: Vec<Spanned<String>>,
 }
 
 /// Where the workloads go: `[target]`.
@@ -345,6 +349,7 @@ fn parse_inner(r: &mut Reader, file: &SourceFile) -> Option<Blueprint> {
     };
 
     let mut workloads = Vec::new();
+    let mut engines_of_invalid = Vec::new();
     match top.get("workloads") {
         Some(v) => {
             if let DeValue::Table(table) = v.get_ref() {
@@ -354,8 +359,9 @@ fn parse_inner(r: &mut Reader, file: &SourceFile) -> Option<Blueprint> {
                 }
                 for (key, value) in table {
                     let name = Spanned::new(key.get_ref().to_string(), key.span());
-                    if let Some(w) = parse_workload(r, text, name, value) {
-                        workloads.push(w);
+                    match parse_workload(r, text, name, value) {
+                        Ok(w) => workloads.push(w),
+                        Err(engine) => engines_of_invalid.extend(engine),
                     }
                 }
             } else {
@@ -378,6 +384,7 @@ fn parse_inner(r: &mut Reader, file: &SourceFile) -> Option<Blueprint> {
         name,
         target: target?,
         workloads,
+        engines_of_invalid,
     })
 }
 
@@ -449,12 +456,13 @@ fn parse_target(r: &mut Reader, v: &decode::Value<'_>) -> Option<Target> {
     })
 }
 
+/// One workload, or — when it has errors — the engine it names, if any.
 fn parse_workload(
     r: &mut Reader,
     text: &str,
     name: Spanned<String>,
     value: &decode::Value<'_>,
-) -> Option<WorkloadSpec> {
+) -> Result<WorkloadSpec, Option<Spanned<String>>> {
     let name_ok = rules::check_workload_name(r, &name);
     let w = match value.get_ref() {
         DeValue::String(s) => compact::parse(
@@ -478,10 +486,13 @@ fn parse_workload(
                 "compact: {} = \"postgres 3 replicas 200Gi fast-ssd zone-redundant\", or a [workloads.{}] table",
                 name.value, name.value
             ));
-            None
+            Err(None)
         }
     };
-    w.filter(|_| name_ok)
+    match w {
+        Ok(w) if !name_ok => Err(Some(w.engine)),
+        w => w,
+    }
 }
 
 /// The offset of the first character inside the quotes when the source spells
@@ -499,9 +510,11 @@ fn parse_full(
     r: &mut Reader,
     name: Spanned<String>,
     value: &decode::Value<'_>,
-) -> Option<WorkloadSpec> {
+) -> Result<WorkloadSpec, Option<Spanned<String>>> {
     let what = format!("[workloads.{}]", name.value);
-    let t = r.table(value, what.clone(), WORKLOAD_KEYS)?;
+    let Some(t) = r.table(value, what.clone(), WORKLOAD_KEYS) else {
+        return Err(None);
+    };
     let engine = r.req_str(&t, "engine", "\"postgres\"");
     let version = r.opt_str(&t, "version");
     let replicas = r
@@ -553,16 +566,22 @@ fn parse_full(
         Some(v) => parse_disk(r, v, &what).unwrap_or_default(),
         None => DiskSpec::default(),
     };
-    Some(WorkloadSpec {
+    let (Some(engine), Some(replicas), Some(storage), Some(tier), Some(redundancy)) =
+        (engine.clone(), replicas, storage, tier, redundancy)
+    else {
+        // A workload with errors still names its engine, for compile to check.
+        return Err(engine);
+    };
+    Ok(WorkloadSpec {
         name,
         form: Form::Full,
         span: t.span.clone(),
-        engine: engine?,
+        engine,
         version,
-        replicas: replicas?,
-        storage: storage?,
-        tier: tier?,
-        redundancy: redundancy?,
+        replicas,
+        storage,
+        tier,
+        redundancy,
         namespace,
         resources,
         backup,

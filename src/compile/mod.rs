@@ -49,6 +49,9 @@ pub fn compile(bp: &Blueprint, catalog: &Catalog) -> (Option<DesiredState>, Vec<
         catalog,
         diags: Vec::new(),
     };
+    for engine in &bp.engines_of_invalid {
+        c.engine(engine);
+    }
     let mut workloads = Vec::new();
     let mut pools = pool::Pools::default();
     for (spec, result) in bp.workloads.iter().zip(compiled) {
@@ -146,8 +149,7 @@ impl Compiler<'_> {
             .push(Diagnostic::warning(message).at(span).hint(hint));
     }
 
-    fn engine(&mut self, spec: &WorkloadSpec) -> Option<Arc<EngineProfile>> {
-        let name = &spec.engine;
+    fn engine(&mut self, name: &Spanned<String>) -> Option<Arc<EngineProfile>> {
         if let Some(p) = self.catalog.engine(&name.value) {
             return Some(p.clone());
         }
@@ -179,7 +181,7 @@ impl Compiler<'_> {
         target: &TargetInfo,
         spec: &WorkloadSpec,
     ) -> Option<(Workload, NodePoolPlan)> {
-        let profile = self.engine(spec)?;
+        let profile = self.engine(&spec.engine)?;
         let mut decisions = Vec::new();
         let name = spec.name.value.clone();
         let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
