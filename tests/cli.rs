@@ -390,13 +390,10 @@ fn service_target_port_must_exist_in_the_pod() {
 #[test]
 fn overriding_the_metadata_macros_reaches_every_object() {
     let dir = tempdir("metadata");
-    for file in walk(Path::new("tests/platform-templates")) {
-        let to = dir.join(
-            file.strip_prefix("tests/platform-templates")
-                .expect("prefix"),
-        );
+    for (rel, bytes) in support::read_tree(Path::new("tests/platform-templates")) {
+        let to = dir.join(rel);
         std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
-        std::fs::copy(&file, &to).expect("copy");
+        std::fs::write(&to, bytes).expect("copy");
     }
     let builtin = stateplan(&["templates", "show", "kubernetes/_metadata.j2"]);
     assert_eq!(builtin.status.code(), Some(0), "{}", text(&builtin.stderr));
@@ -423,19 +420,6 @@ fn overriding_the_metadata_macros_reaches_every_object() {
             .iter()
             .any(|d| d.contains("type: LoadBalancer") && d.contains("cc-42"))
     );
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]
