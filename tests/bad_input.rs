@@ -119,6 +119,33 @@ fn missing_target() {
     );
 }
 
+/// Compile-stage errors (engines, quorum) are not held back until the
+/// target is fixed: the file's errors all come in one run.
+#[test]
+fn workload_errors_are_reported_with_an_invalid_target() {
+    let missing = "[workloads]\nevents = \"kafka 2 replicas 50Gi balanced zone-redundant\"\ndb = \"postgress 3 replicas 20Gi balanced zonal\"\n";
+    expect_error(missing, "no [target] section", 1, 1);
+    expect_error(missing, "kafka with 2 replicas is refused", 2, 17);
+    expect_error(missing, "unknown engine `postgress`", 3, 7);
+
+    let incomplete = format!(
+        "{}[workloads]\nevents = \"kafka 2 replicas 50Gi balanced zone-redundant\"\n",
+        TARGET.replace("cluster = \"aks-prod\"\n", "")
+    );
+    expect_error(&incomplete, "missing required key `cluster`", 1, 1);
+    expect_error(&incomplete, "kafka with 2 replicas is refused", 7, 17);
+
+    // Valid workloads and an invalid target: errors, and no desired state.
+    let text = "target = \"aks\"\n[workloads]\na = \"valkey 1 replica 20Gi balanced zonal\"\n";
+    let (bp, diags) = blueprint::parse("bp.toml", text);
+    assert!(diags.iter().any(Diagnostic::is_error), "{diags:#?}");
+    let bp = bp.expect("a blueprint with an invalid target still parses");
+    assert!(bp.target.is_none());
+    let (state, diags) = compile::compile(&bp, &CATALOG);
+    assert!(state.is_none(), "no desired state without a target");
+    assert!(diags.is_empty(), "{diags:#?}");
+}
+
 #[test]
 fn missing_workloads() {
     expect_error(TARGET, "no [workloads] section", 1, 1);

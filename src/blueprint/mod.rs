@@ -52,7 +52,10 @@ pub struct Blueprint {
     /// Names the blueprint in ownership labels, the inventory and the apply
     /// lock. Defaults to the file name without extension.
     pub name: Spanned<String>,
-    pub target: Target,
+    /// `None` when `[target]` is missing or has errors (already reported):
+    /// the workloads are still compiled, so their errors are reported with
+    /// the target's, but nothing is rendered.
+    pub target: Option<Target>,
     /// The workloads without errors.
     pub workloads: Vec<WorkloadSpec>,
     /// The engines named by workloads with errors: compile checks them too,
@@ -382,7 +385,7 @@ fn parse_inner(r: &mut Reader, file: &SourceFile) -> Option<Blueprint> {
     Some(Blueprint {
         file: file.clone(),
         name,
-        target: target?,
+        target,
         workloads,
         engines_of_invalid,
     })

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 pub use model::*;
 
-use crate::blueprint::{Blueprint, Quantity, Redundancy, Spanned, WorkloadSpec, did_you_mean};
+use crate::blueprint::{
+    Blueprint, Quantity, Redundancy, Spanned, Target, WorkloadSpec, did_you_mean,
+};
 use crate::catalog::{Catalog, EngineProfile};
 use crate::diagnostics::Diagnostic;
 
@@ -33,7 +35,9 @@ pub const KEY_VAULT_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
 
 /// Compiles a parsed blueprint. Diagnostics point into the blueprint file.
 pub fn compile(bp: &Blueprint, catalog: &Catalog) -> (Option<DesiredState>, Vec<Diagnostic>) {
-    let target = target_info(bp);
+    // Without a valid `[target]` the workloads are compiled against a
+    // stand-in, only for their diagnostics: no state is returned.
+    let target = target_info(bp.target.as_ref().unwrap_or(&STAND_IN));
     // Each workload compiles on its own; what they share (node pools,
     // identity names) is checked afterwards, in blueprint order, so
     // diagnostics come out in the same order on every run.
@@ -84,7 +88,7 @@ pub fn compile(bp: &Blueprint, catalog: &Catalog) -> (Option<DesiredState>, Vec<
             }
         })
         .collect();
-    if diags.iter().any(Diagnostic::is_error) {
+    if bp.target.is_none() || diags.iter().any(Diagnostic::is_error) {
         return (None, diags);
     }
     let state = DesiredState {
@@ -99,8 +103,20 @@ pub fn compile(bp: &Blueprint, catalog: &Catalog) -> (Option<DesiredState>, Vec<
     (Some(state), diags)
 }
 
-fn target_info(bp: &Blueprint) -> TargetInfo {
-    let t = &bp.target;
+/// Compiles workloads when `[target]` is invalid. No compile rule reads
+/// the target, so the stand-in changes no diagnostic.
+static STAND_IN: std::sync::LazyLock<Target> = std::sync::LazyLock::new(|| {
+    let s = |v: &str| Spanned::new(v.to_string(), 0..0);
+    Target {
+        subscription: s("00000000-0000-0000-0000-000000000000"),
+        resource_group: s("invalid-target"),
+        cluster: s("invalid-target"),
+        location: s("invalid-target"),
+        key_vault: s("invalid-target"),
+    }
+});
+
+fn target_info(t: &Target) -> TargetInfo {
     let rg_id = format!(
         "/subscriptions/{}/resourceGroups/{}",
         t.subscription.value, t.resource_group.value
