@@ -48,6 +48,10 @@ node_pool = {{ {node_pool} }}
 }
 
 fn load(node_pool: &str) -> Loaded {
+    load_text(&blueprint(node_pool))
+}
+
+fn load_text(text: &str) -> Loaded {
     let dir = std::env::temp_dir().join(format!(
         "stateplan-azure-{}-{}",
         std::process::id(),
@@ -55,7 +59,7 @@ fn load(node_pool: &str) -> Loaded {
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("blueprint.toml");
-    std::fs::write(&path, blueprint(node_pool)).expect("write blueprint");
+    std::fs::write(&path, text).expect("write blueprint");
     let loaded = pipeline::load(path.to_str().expect("utf-8 path"), None)
         .unwrap_or_else(|d| panic!("blueprint does not load: {d:?}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -318,6 +322,33 @@ async fn fresh_create_then_replan_has_no_changes() {
         .expect("no-op apply");
     assert!(again_report.applied.is_empty());
     assert!(e.d.writes().is_empty());
+}
+
+/// The longest names the blueprint allows (63-character namespace,
+/// 40-character workload) still make names ARM accepts: the federated
+/// credential's would be 121 characters if not shortened.
+#[tokio::test]
+async fn longest_names_are_accepted_by_arm() {
+    let e = env().await;
+    let (name, namespace) = ("o".repeat(40), "n".repeat(63));
+    let text = blueprint(r#"vm_size = "Standard_E8ds_v5", count = 3"#)
+        .replace("[workloads.orders-db]", &format!("[workloads.{name}]"))
+        .replace(
+            "namespace = \"orders\"",
+            &format!("namespace = \"{namespace}\""),
+        );
+    let l = load_text(&text);
+    let fic = &l.state.workloads[0].identity.federated_credential;
+    assert!(format!("aks-prod-{namespace}-{name}-secrets").len() > 120);
+    assert!(fic.len() <= 120 && fic.starts_with("aks-prod-nnn"), "{fic}");
+    let p = applied(&e, &l).await;
+    assert!(
+        actions(&p)
+            .iter()
+            .any(|r| r.1 == "FederatedIdentityCredential" && &r.2 == fic),
+        "{:?}",
+        actions(&p)
+    );
 }
 
 #[tokio::test]

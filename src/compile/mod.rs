@@ -395,9 +395,10 @@ impl Compiler<'_> {
                 target.subscription, target.resource_group
             ),
             client_id: format!("{PENDING_PREFIX}azure/identity/{identity_name}/clientId"),
-            federated_credential: format!(
-                "{}-{namespace}-{}",
-                target.cluster, names.eso_service_account
+            federated_credential: federated_credential_name(
+                &target.cluster,
+                &namespace,
+                &names.eso_service_account,
             ),
             subject: format!(
                 "system:serviceaccount:{namespace}:{}",
@@ -690,6 +691,24 @@ fn schedule_name(namespace: &str, name: &str) -> String {
     format!("{name}-{:08x}", fnv1a(&full) as u32)
 }
 
+/// ARM refuses federated identity credential names over 120 characters;
+/// a long cluster and namespace can exceed that, so such a name is cut
+/// and ends in a hash of the whole that keeps it unique and stable.
+fn federated_credential_name(cluster: &str, namespace: &str, service_account: &str) -> String {
+    const MAX: usize = 120;
+    let full = format!("{cluster}-{namespace}-{service_account}");
+    if full.len() <= MAX {
+        return full;
+    }
+    // A cluster name with errors (already reported) may not be ASCII.
+    let mut cut = MAX - 9;
+    while !full.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = full[..cut].trim_end_matches(['-', '_']);
+    format!("{head}-{:08x}", fnv1a(&full) as u32)
+}
+
 fn human_hours(h: u64) -> String {
     if h.is_multiple_of(24 * 7) {
         format!("{} week(s)", h / (24 * 7))
@@ -702,7 +721,7 @@ fn human_hours(h: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::schedule_name;
+    use super::{federated_credential_name, schedule_name};
 
     #[test]
     fn schedule_names_fit_a_label_value() {
@@ -713,5 +732,27 @@ mod tests {
             "{long}"
         );
         assert_ne!(long, schedule_name(&"m".repeat(63), &"w".repeat(40)));
+    }
+
+    #[test]
+    fn federated_credential_names_fit_arm() {
+        assert_eq!(
+            federated_credential_name("aks-prod", "orders", "orders-db-secrets"),
+            "aks-prod-orders-orders-db-secrets"
+        );
+        let sa = format!("{}-secrets", "w".repeat(40));
+        let long = federated_credential_name(&"c".repeat(63), &"n".repeat(63), &sa);
+        assert_eq!(long.len(), 120, "{long}");
+        assert!(long.starts_with(&"c".repeat(63)), "{long}");
+        assert_ne!(
+            long,
+            federated_credential_name(&"c".repeat(63), &"m".repeat(63), &sa)
+        );
+        // Cut where a `-` would end the head: no `--` before the hash.
+        let dashed = federated_credential_name(&"c".repeat(110), "ns", &sa);
+        assert!(!dashed.contains("--") && dashed.len() <= 120, "{dashed}");
+        // An invalid (non-ASCII) cluster name never splits a character.
+        let wide = federated_credential_name(&"é".repeat(70), "ns", &sa);
+        assert!(wide.len() <= 120, "{wide}");
     }
 }

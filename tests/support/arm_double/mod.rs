@@ -1041,6 +1041,22 @@ async fn handle(ctx: &Ctx, req: Request<Incoming>) -> Response<Full<Bytes>> {
                         ),
                     },
                     "PUT" => {
+                        // The REST spec's pattern for the name parameter.
+                        let name = orig[9];
+                        let valid = (3..=120).contains(&name.len())
+                            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+                            && name
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                        if !valid {
+                            return arm_error(
+                                400,
+                                "BadRequest",
+                                &format!(
+                                    "The federated identity credential name '{name}' is invalid: it must match ^[a-zA-Z0-9]{{1}}[a-zA-Z0-9-_]{{2,119}}$."
+                                ),
+                            );
+                        }
                         if !st.resources.contains_key(&identity_key) {
                             return arm_error(
                                 404,
