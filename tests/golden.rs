@@ -132,8 +132,7 @@ fn parallel_render_is_deterministic() {
     for i in 0..80 {
         text.push_str(&format!("w{i:02} = \"{}\"\n", engines[i % engines.len()]));
     }
-    let dir = std::env::temp_dir().join(format!("stateplan-parallel-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tempdir");
+    let dir = support::scratch::Scratch::new("parallel");
     let path = dir.join("many.toml");
     std::fs::write(&path, text).expect("write blueprint");
     let path = path.to_string_lossy().to_string();
@@ -155,7 +154,6 @@ fn parallel_render_is_deterministic() {
     for _ in 0..3 {
         assert!(render().0 == first, "a second render differs");
     }
-    let _ = std::fs::remove_dir_all(&dir);
     // Within a wave, workload names (w00, w01, ...) never go backwards.
     for pair in order.windows(2) {
         let ((wave_a, a), (wave_b, b)) = (&pair[0], &pair[1]);

@@ -5,7 +5,10 @@
 
 #[path = "support/kube_double/mod.rs"]
 mod kube_double;
+#[path = "support/scratch.rs"]
+mod scratch;
 
+use scratch::Scratch;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -41,12 +44,12 @@ fn load(path: &str) -> Bp {
     }
 }
 
-fn write_blueprint(tag: &str, text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("stateplan-test-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+/// Loads a blueprint given as text (written to a scratch file).
+fn load_text(tag: &str, text: &str) -> Bp {
+    let dir = Scratch::new(tag);
     let p = dir.join("blueprint.toml");
     std::fs::write(&p, text).expect("write blueprint");
-    p.to_string_lossy().to_string()
+    load(&p.to_string_lossy())
 }
 
 impl Bp {
@@ -624,7 +627,7 @@ namespace = "audit"
 #[tokio::test]
 async fn prune_deletes_only_owned_objects_never_claims_or_namespaces() {
     let (d, c) = cluster().await;
-    let both = load(&write_blueprint("prune-both", &format!("{TWO}{SECOND}")));
+    let both = load_text("prune-both", &format!("{TWO}{SECOND}"));
     apply_ok(&c, &both, &apply_opts(&both)).await;
     assert!(
         d.get("apps/v1", "StatefulSet", Some("audit"), "audit-db")
@@ -643,7 +646,7 @@ async fn prune_deletes_only_owned_objects_never_claims_or_namespaces() {
     d.seed(json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "theirs", "namespace": "audit", "labels": {"app.kubernetes.io/managed-by": "stateplan", "stateplan.io/blueprint": "other"}}}));
 
-    let one = load(&write_blueprint("prune-one", TWO));
+    let one = load_text("prune-one", TWO);
     // Without --prune: kept, and said so.
     let p = plan_of(&c, &one).await;
     assert_no_changes(&p);

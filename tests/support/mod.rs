@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod schema;
+pub mod scratch;
 
 use std::collections::BTreeMap;
 use std::path::Path;
