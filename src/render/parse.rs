@@ -51,11 +51,7 @@ fn fast_path(doc: &str) -> Option<Value> {
     if doc.len() > MAX_BYTES || !(doc.as_bytes().iter().all(ascii) || doc.chars().all(printable)) {
         return None;
     }
-    let mut reader = Reader {
-        doc,
-        at: 0,
-        nodes: 0,
-    };
+    let mut reader = Reader::new(doc);
     let v = match reader.peek()? {
         Next::End => Value::Null,
         Next::Line(col, text) => reader.block(col, text, 0)?,
@@ -86,19 +82,43 @@ struct Reader<'a> {
     doc: &'a str,
     /// Where the next line to read starts.
     at: usize,
+    /// Where that line ends (its line break, or the end of `doc`): found
+    /// once per line, as the line is looked at several times.
+    end: usize,
+    /// Whether `doc` has a tab anywhere; most have none, and then no line
+    /// needs checking for one.
+    tabs: bool,
     nodes: usize,
 }
 
 impl<'a> Reader<'a> {
+    fn new(doc: &'a str) -> Reader<'a> {
+        let mut r = Reader {
+            doc,
+            at: 0,
+            end: 0,
+            tabs: doc.contains('\t'),
+            nodes: 0,
+        };
+        r.seek(0);
+        r
+    }
+
+    fn seek(&mut self, at: usize) {
+        self.at = at.min(self.doc.len());
+        self.end = self.doc[self.at..]
+            .find('\n')
+            .map_or(self.doc.len(), |i| self.at + i);
+    }
+
     /// The line starting at `at`, without its line break; `None` at the
     /// end. (A final empty line after the last break is blank either way.)
     fn line(&self) -> Option<&'a str> {
-        let rest = self.doc.get(self.at..).filter(|r| !r.is_empty())?;
-        Some(rest.split_once('\n').map_or(rest, |(line, _)| line))
+        (self.at < self.doc.len()).then(|| &self.doc[self.at..self.end])
     }
 
     fn next_line(&mut self) {
-        self.at += self.line().map_or(0, str::len) + 1;
+        self.seek(self.end + 1);
     }
 
     /// The next line with content, without consuming it. Tabs are only
@@ -106,7 +126,7 @@ impl<'a> Reader<'a> {
     fn peek(&mut self) -> Option<Next<'a>> {
         while let Some(line) = self.line() {
             let text = line.trim_start_matches(' ');
-            if text.contains('\t') {
+            if self.tabs && text.contains('\t') {
                 return None;
             }
             if text.is_empty() || text.starts_with('#') {
