@@ -34,6 +34,49 @@ fn tempdir(name: &str) -> Scratch {
     Scratch::new(&format!("cli-{name}"))
 }
 
+/// The examples in `stateplan --help` that need no cluster, run in order
+/// in an empty directory as a new user would: each must succeed.
+#[test]
+fn offline_help_examples_work_as_written() {
+    let help = text(&stateplan(&["--help"]).stdout);
+    let examples = help
+        .split_once("Examples:")
+        .map(|(_, e)| e)
+        .expect("help has examples");
+    let dir = tempdir("help-examples");
+    let mut ran = Vec::new();
+    for line in examples.lines() {
+        let command = line.split('#').next().unwrap_or_default();
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let [program, sub, args @ ..] = words.as_slice() else {
+            continue;
+        };
+        // plan and apply need a cluster (tests/plan_apply.rs covers them).
+        if *program != "stateplan" || matches!(*sub, "plan" | "apply") {
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_stateplan"))
+            .arg(sub)
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("STATEPLAN_TEMPLATES")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "`{}` failed:\n{}",
+            command.trim(),
+            text(&out.stderr)
+        );
+        ran.push(*sub);
+    }
+    assert_eq!(ran, ["init", "check", "render", "explain", "templates"]);
+    assert!(dir.join("gitops/kustomization.yaml").is_file());
+}
+
 #[test]
 fn check_ok_and_error_exit_codes() {
     let ok = stateplan(&["check", "blueprints/postgres-ha.toml"]);

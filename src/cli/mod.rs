@@ -21,7 +21,7 @@ pub const EXIT_ERROR: u8 = 1;
 
 const EXAMPLES: &str = "\
 Examples:
-  stateplan init --engine postgres > blueprint.toml
+  stateplan init --engine postgres                  # writes blueprint.toml
   stateplan check blueprint.toml
   stateplan render blueprint.toml -o gitops/
   stateplan explain blueprint.toml
