@@ -354,27 +354,15 @@ impl Catalog {
                 .trim_end_matches("/profile.toml")
                 .to_string();
             match toml::from_str::<EngineProfile>(&f.source) {
-                Ok(p) if p.name != dir_name => diags.push(
-                    Diagnostic::error(format!(
-                        "engine profile says name = \"{}\" but lives in engines/{dir_name}/",
-                        p.name
-                    ))
-                    .in_file(f.display_path())
-                    .hint("the folder name is the engine name; make them match"),
-                ),
-                Ok(p) if !p.versions.contains_key(&p.default_version) => diags.push(
-                    Diagnostic::error(format!(
-                        "default_version \"{}\" is not in [versions]",
-                        p.default_version
-                    ))
-                    .in_file(f.display_path())
-                    .hint("add it to [versions] or pick one that is there"),
-                ),
                 Ok(p) => {
-                    for a in &p.aliases {
-                        aliases.insert(a.clone(), p.name.clone());
+                    let before = diags.len();
+                    check_profile(&p, &dir_name, &f, &mut diags);
+                    if diags.len() == before {
+                        for a in &p.aliases {
+                            aliases.insert(a.clone(), p.name.clone());
+                        }
+                        engines.insert(p.name.clone(), Arc::new(p));
                     }
-                    engines.insert(p.name.clone(), Arc::new(p));
                 }
                 Err(e) => diags.push(toml_error(&f, &e)),
             }
@@ -401,28 +389,29 @@ impl Catalog {
             None => Vec::new(),
         };
         let manifest = match read_toml("workload.toml", &mut diags, &mut sources) {
-            Some(f) => {
-                match toml::from_str::<WorkloadManifest>(&f.source) {
-                    Ok(m) => {
-                        for o in &m.objects {
-                            if !files.contains_key(o) {
-                                diags.push(
-                                Diagnostic::error(format!("workload.toml lists `{o}`, which is not a template"))
-                                    .in_file(f.display_path())
-                                    .hint("see `stateplan templates list` for the templates in effect"),
-                            );
-                            }
+            Some(f) => match toml::from_str::<WorkloadManifest>(&f.source) {
+                Ok(m) => {
+                    for (i, o) in m.objects.iter().enumerate() {
+                        if !files.contains_key(o) {
+                            let d = Diagnostic::error(format!(
+                                "workload.toml lists `{o}`, which is not a template"
+                            ))
+                            .in_file(f.display_path())
+                            .hint("see `stateplan templates list` for the templates in effect");
+                            let span = spans::<ManifestSpans>(&f)
+                                .and_then(|m| m.objects.get(i).map(toml::Spanned::span));
+                            diags.push(at(d, span));
                         }
-                        m
                     }
-                    Err(e) => {
-                        diags.push(toml_error(&f, &e));
-                        WorkloadManifest {
-                            objects: Vec::new(),
-                        }
+                    m
+                }
+                Err(e) => {
+                    diags.push(toml_error(&f, &e));
+                    WorkloadManifest {
+                        objects: Vec::new(),
                     }
                 }
-            }
+            },
             None => WorkloadManifest {
                 objects: Vec::new(),
             },
@@ -468,6 +457,84 @@ impl Catalog {
 
     pub fn tier(&self, tier: crate::blueprint::Tier) -> Option<&TierProfile> {
         self.tiers.get(tier.name())
+    }
+}
+
+/// The checks serde cannot make on an engine profile: its name, its
+/// default version, and pinned images (caught here at the profile's line,
+/// not later in the StatefulSet the image ends up in).
+fn check_profile(p: &EngineProfile, dir_name: &str, f: &TemplateFile, diags: &mut Vec<Diagnostic>) {
+    let error = |message: String, hint: &str| {
+        Diagnostic::error(message)
+            .in_file(f.display_path())
+            .hint(hint)
+    };
+    let spans = || spans::<ProfileSpans>(f);
+    if p.name != dir_name {
+        let d = error(
+            format!(
+                "engine profile says name = \"{}\" but lives in engines/{dir_name}/",
+                p.name
+            ),
+            "the folder name is the engine name; make them match",
+        );
+        diags.push(at(d, spans().map(|s| s.name.span())));
+    }
+    if !p.versions.contains_key(&p.default_version) {
+        let d = error(
+            format!(
+                "default_version \"{}\" is not in [versions]",
+                p.default_version
+            ),
+            "add it to [versions] or pick one that is there",
+        );
+        diags.push(at(d, spans().map(|s| s.default_version.span())));
+    }
+    for (version, image) in &p.versions {
+        if !is_pinned(image) {
+            let d = error(
+                format!("version {version} uses image `{image}` without a pinned tag"),
+                "pin an exact version tag (or digest) so every node runs the same build",
+            );
+            let span = spans().and_then(|s| s.versions.get(version).map(toml::Spanned::span));
+            diags.push(at(d, span));
+        }
+    }
+}
+
+/// Whether an image reference names one build: a digest, or a tag other
+/// than `latest`.
+pub(crate) fn is_pinned(image: &str) -> bool {
+    let tag = image
+        .rsplit('/')
+        .next()
+        .and_then(|last| last.split_once(':').map(|(_, t)| t));
+    image.contains('@') || tag.is_some_and(|t| !t.is_empty() && t != "latest")
+}
+
+/// Where the profile values [`check_profile`] checks are written. Read
+/// only when a check fails, so a valid catalog is parsed once.
+#[derive(Deserialize)]
+struct ProfileSpans {
+    name: toml::Spanned<String>,
+    default_version: toml::Spanned<String>,
+    versions: BTreeMap<String, toml::Spanned<String>>,
+}
+
+/// Where `workload.toml` lists each object template.
+#[derive(Deserialize)]
+struct ManifestSpans {
+    objects: Vec<toml::Spanned<String>>,
+}
+
+fn spans<T: serde::de::DeserializeOwned>(f: &TemplateFile) -> Option<T> {
+    toml::from_str(&f.source).ok()
+}
+
+fn at(d: Diagnostic, span: Option<std::ops::Range<usize>>) -> Diagnostic {
+    match span {
+        Some(s) => d.at(s),
+        None => d,
     }
 }
 
@@ -563,6 +630,32 @@ fn collect_dir(
                 "cannot read {}: {e}",
                 path.display()
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_pinned;
+
+    #[test]
+    fn pinned_images() {
+        for image in [
+            "docker.io/library/postgres:17.5-bookworm",
+            "registry.example:5000/team/valkey:8.1.4",
+            "valkey/valkey@sha256:0123456789abcdef",
+        ] {
+            assert!(is_pinned(image), "{image}");
+        }
+        for image in [
+            "docker.io/library/postgres",
+            "docker.io/library/postgres:latest",
+            // The port is not a tag.
+            "registry.example:5000/team/valkey",
+            "valkey:",
+            "",
+        ] {
+            assert!(!is_pinned(image), "{image}");
         }
     }
 }

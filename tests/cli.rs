@@ -381,6 +381,77 @@ fn broken_platform_template_names_file_and_line() {
     assert!(err.contains("undefined"), "{err}");
 }
 
+/// Mistakes in a platform team's data files point at the line that holds
+/// them: an engine folder and name that disagree, a default version with no
+/// image, an unpinned image, a manifest listing a missing template. All are
+/// reported in one run.
+#[test]
+fn platform_data_errors_name_file_line_and_column() {
+    let dir = tempdir("bad-data");
+    let builtin = |name: &str| {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("templates")
+                .join(name),
+        )
+        .expect("built-in file")
+    };
+    std::fs::create_dir_all(dir.join("engines/keydb")).expect("mkdir");
+    let profile = builtin("engines/valkey/profile.toml")
+        .replace("aliases = [\"redis\"]\n", "")
+        .replace("default_version = \"8.1\"", "default_version = \"9.0\"")
+        .replace("valkey:8.0.2\"", "valkey:latest\"");
+    std::fs::write(dir.join("engines/keydb/profile.toml"), &profile).expect("write");
+    std::fs::write(
+        dir.join("engines/keydb/pod.yaml.j2"),
+        builtin("engines/valkey/pod.yaml.j2"),
+    )
+    .expect("write");
+    let manifest =
+        builtin("workload.toml").replace("kubernetes/namespace.yaml.j2", "kubernetes/ns.yaml.j2");
+    std::fs::write(dir.join("workload.toml"), manifest).expect("write");
+
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    // Lines of the edited profile: `name` is line 3, `default_version` 5.
+    let line_of = |needle: &str| {
+        profile
+            .lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i + 1)
+            .expect("line in profile")
+    };
+    for (message, location) in [
+        (
+            "engine profile says name = \"valkey\" but lives in engines/keydb/",
+            format!(
+                "engines/keydb/profile.toml:{}:8",
+                line_of("name = \"valkey\"")
+            ),
+        ),
+        (
+            "default_version \"9.0\" is not in [versions]",
+            format!(
+                "engines/keydb/profile.toml:{}:19",
+                line_of("default_version")
+            ),
+        ),
+        (
+            "version 8.0 uses image `docker.io/valkey/valkey:latest` without a pinned tag",
+            format!("engines/keydb/profile.toml:{}:9", line_of("valkey:latest")),
+        ),
+        (
+            "workload.toml lists `kubernetes/ns.yaml.j2`, which is not a template",
+            "workload.toml:6:3".to_string(),
+        ),
+    ] {
+        assert!(err.contains(message), "no {message:?} in:\n{err}");
+        assert!(err.contains(&location), "no {location} in:\n{err}");
+    }
+    assert!(err.contains("4 errors"), "{err}");
+}
+
 #[test]
 fn platform_template_rendering_a_secret_is_refused() {
     let dir = tempdir("secret-template");

@@ -173,11 +173,7 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
     for c in &containers {
         let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
         let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-        let tag = image
-            .rsplit('/')
-            .next()
-            .and_then(|last| last.split_once(':').map(|(_, t)| t));
-        if !image.contains('@') && (tag.is_none() || tag == Some("latest")) {
+        if !crate::catalog::is_pinned(image) {
             out.push(err(
                 template,
                 format!("container {cname} uses image `{image}` without a pinned tag"),
