@@ -464,40 +464,40 @@ impl Catalog {
 /// default version, and pinned images (caught here at the profile's line,
 /// not later in the StatefulSet the image ends up in).
 fn check_profile(p: &EngineProfile, dir_name: &str, f: &TemplateFile, diags: &mut Vec<Diagnostic>) {
-    let error = |message: String, hint: &str| {
-        Diagnostic::error(message)
+    let mut report = |message: String, hint: &str, span: Option<std::ops::Range<usize>>| {
+        let d = Diagnostic::error(message)
             .in_file(f.display_path())
-            .hint(hint)
+            .hint(hint);
+        diags.push(at(d, span));
     };
     let spans = || spans::<ProfileSpans>(f);
     if p.name != dir_name {
-        let d = error(
+        report(
             format!(
                 "engine profile says name = \"{}\" but lives in engines/{dir_name}/",
                 p.name
             ),
             "the folder name is the engine name; make them match",
+            spans().map(|s| s.name.span()),
         );
-        diags.push(at(d, spans().map(|s| s.name.span())));
     }
     if !p.versions.contains_key(&p.default_version) {
-        let d = error(
+        report(
             format!(
                 "default_version \"{}\" is not in [versions]",
                 p.default_version
             ),
             "add it to [versions] or pick one that is there",
+            spans().map(|s| s.default_version.span()),
         );
-        diags.push(at(d, spans().map(|s| s.default_version.span())));
     }
     for (version, image) in &p.versions {
         if !is_pinned(image) {
-            let d = error(
+            report(
                 format!("version {version} uses image `{image}` without a pinned tag"),
                 "pin an exact version tag (or digest) so every node runs the same build",
+                spans().and_then(|s| s.versions.get(version).map(toml::Spanned::span)),
             );
-            let span = spans().and_then(|s| s.versions.get(version).map(toml::Spanned::span));
-            diags.push(at(d, span));
         }
     }
 }
