@@ -225,8 +225,12 @@ impl Diagnostics {
                         .annotation(ann),
                 )
             }
-            (Some(f), None) => title.element(annotate_snippets::Origin::path(f.path.as_str())),
-            _ => Group::with_title(title),
+            // A file without a position (or one not loaded, such as a
+            // template) is still named.
+            _ => match &d.file {
+                Some(path) => title.element(annotate_snippets::Origin::path(path.as_str())),
+                None => Group::with_title(title),
+            },
         };
         if let Some(hint) = &d.hint {
             group = group.element(Level::HELP.message(hint.as_str()));

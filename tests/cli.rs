@@ -463,8 +463,52 @@ fn platform_template_rendering_a_secret_is_refused() {
     .expect("write");
     let out = with_templates(&dir, &["render", "blueprints/postgres-ha.toml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("renders a Secret"));
+    let err = text(&out.stderr);
+    assert!(err.contains("renders a Secret"), "{err}");
+    // Named by where the platform team's file is, and for which workload.
+    let file = dir.join("kubernetes/configmap.yaml.j2");
+    assert!(
+        err.contains(&format!(
+            "--> {} (rendered for workload orders-db)",
+            file.display()
+        )),
+        "{err}"
+    );
     assert!(text(&out.stdout).is_empty(), "nothing is printed on error");
+}
+
+/// A container an engine's pod template writes is checked there, and its
+/// problems name that template, not the StatefulSet template it ends up in.
+#[test]
+fn engine_pod_template_problems_name_the_engine_template() {
+    let dir = tempdir("pod-template");
+    std::fs::create_dir_all(dir.join("engines/postgres")).expect("mkdir");
+    let pod = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/engines/postgres/pod.yaml.j2"),
+    )
+    .expect("built-in pod template");
+    let (head, tail) = pod.split_once("containers:\n").expect("a containers list");
+    let sidecar = "- name: debug\n  image: docker.io/library/busybox\n  securityContext: {\"privileged\": true}\n";
+    std::fs::write(
+        dir.join("engines/postgres/pod.yaml.j2"),
+        format!("{head}containers:\n{sidecar}{tail}"),
+    )
+    .expect("write");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let file = dir.join("engines/postgres/pod.yaml.j2");
+    for message in [
+        "template engines/postgres/pod.yaml.j2: container debug uses image `docker.io/library/busybox` without a pinned tag",
+        "template engines/postgres/pod.yaml.j2: pod violates the restricted Pod Security Standard: container debug: privileged",
+        "container debug: allowPrivilegeEscalation is not false",
+        "container debug: capabilities.drop lacks ALL",
+    ] {
+        assert!(err.contains(message), "no {message:?} in:\n{err}");
+    }
+    assert!(err.contains(&format!("--> {}", file.display())), "{err}");
+    assert!(!err.contains("statefulset.yaml.j2"), "{err}");
+    assert!(err.contains("4 errors"), "{err}");
 }
 
 #[test]

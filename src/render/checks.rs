@@ -15,7 +15,7 @@ fn err(template: &str, message: String, hint: &str) -> Diagnostic {
 }
 
 /// The engine's pod fragment: a mapping with at least one container.
-pub(super) fn pod_fragment(v: &Value, template: &str, out: &mut Vec<Diagnostic>) {
+pub(super) fn pod_fragment(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic>) {
     let Some(map) = v.as_object() else {
         out.push(err(
             template,
@@ -52,6 +52,104 @@ pub(super) fn pod_fragment(v: &Value, template: &str, out: &mut Vec<Diagnostic>)
                 "write `configFiles: {name.conf: |\\n  ...}`",
             ));
         }
+    }
+    // The containers are checked here too, so a problem is reported
+    // against the engine's template that wrote it rather than the
+    // StatefulSet template they end up in. Pod-level settings come from the
+    // object template and are checked on the StatefulSet.
+    let mut violations = Vec::new();
+    for c in containers(v) {
+        unpinned_image(c, template, out);
+        if w.engine.security.restricted {
+            container_violations(c, None, &mut violations);
+        }
+    }
+    restricted_violations(violations, template, out);
+}
+
+/// A pod's (or pod fragment's) containers and init containers.
+fn containers(pod: &Value) -> Vec<&Value> {
+    ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| pod.get(*k).and_then(Value::as_array).into_iter().flatten())
+        .collect()
+}
+
+fn unpinned_image(c: &Value, template: &str, out: &mut Vec<Diagnostic>) {
+    let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
+    let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+    if !crate::catalog::is_pinned(image) {
+        out.push(err(
+            template,
+            format!("container {cname} uses image `{image}` without a pinned tag"),
+            "pin an exact version tag (or digest) so every node runs the same build",
+        ));
+    }
+}
+
+/// What a pod's securityContext gives containers that do not set it.
+struct PodDefaults<'a> {
+    non_root: bool,
+    seccomp: Option<&'a str>,
+}
+
+/// The restricted Pod Security Standard's container rules. With no pod
+/// (a pod fragment), only what no pod-level setting can make right.
+fn container_violations(c: &Value, pod: Option<&PodDefaults>, violations: &mut Vec<String>) {
+    let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
+    let sc = c.get("securityContext");
+    let get = |p: &str| sc.and_then(|s| at(s, p));
+    if get("/allowPrivilegeEscalation").and_then(Value::as_bool) != Some(false) {
+        violations.push(format!(
+            "container {cname}: allowPrivilegeEscalation is not false"
+        ));
+    }
+    if get("/privileged").and_then(Value::as_bool) == Some(true) {
+        violations.push(format!("container {cname}: privileged"));
+    }
+    let drops_all = get("/capabilities/drop")
+        .and_then(Value::as_array)
+        .is_some_and(|d| d.iter().any(|x| x == "ALL"));
+    if !drops_all {
+        violations.push(format!("container {cname}: capabilities.drop lacks ALL"));
+    }
+    for cap in get("/capabilities/add")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if cap != "NET_BIND_SERVICE" {
+            violations.push(format!("container {cname}: adds capability {cap}"));
+        }
+    }
+    let non_root = get("/runAsNonRoot")
+        .and_then(Value::as_bool)
+        .or(pod.map(|p| p.non_root));
+    if non_root == Some(false) {
+        violations.push(format!("container {cname}: runAsNonRoot is not true"));
+    }
+    if get("/runAsUser").and_then(Value::as_u64) == Some(0) {
+        violations.push(format!("container {cname}: runAsUser is 0"));
+    }
+    let seccomp = match (get("/seccompProfile/type").and_then(Value::as_str), pod) {
+        (Some(s), _) => Some(Some(s)),
+        (None, Some(p)) => Some(p.seccomp),
+        (None, None) => None,
+    };
+    if seccomp.is_some_and(|s| !matches!(s, Some("RuntimeDefault" | "Localhost"))) {
+        violations.push(format!(
+            "container {cname}: seccompProfile is not RuntimeDefault"
+        ));
+    }
+}
+
+fn restricted_violations(violations: Vec<String>, template: &str, out: &mut Vec<Diagnostic>) {
+    for v in violations {
+        out.push(err(
+            template,
+            format!("pod violates the restricted Pod Security Standard: {v}"),
+            "use the container_security() macro; if the engine truly cannot run restricted, set [security] restricted = false in its profile and say why",
+        ));
     }
 }
 
@@ -166,20 +264,9 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
         ));
         return;
     };
-    let containers = ["containers", "initContainers"]
-        .iter()
-        .flat_map(|k| pod.get(*k).and_then(Value::as_array).into_iter().flatten())
-        .collect::<Vec<_>>();
+    let containers = containers(pod);
     for c in &containers {
-        let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
-        let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-        if !crate::catalog::is_pinned(image) {
-            out.push(err(
-                template,
-                format!("container {cname} uses image `{image}` without a pinned tag"),
-                "pin an exact version tag (or digest) so every node runs the same build",
-            ));
-        }
+        unpinned_image(c, template, out);
     }
     if !w.engine.security.restricted {
         return;
@@ -204,13 +291,6 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
         }
     }
     let pod_sc = pod.get("securityContext");
-    let pod_non_root = pod_sc
-        .and_then(|s| s.get("runAsNonRoot"))
-        .and_then(Value::as_bool)
-        == Some(true);
-    let pod_seccomp = pod_sc
-        .and_then(|s| at(s, "/seccompProfile/type"))
-        .and_then(Value::as_str);
     if pod_sc
         .and_then(|s| s.get("runAsUser"))
         .and_then(Value::as_u64)
@@ -218,58 +298,19 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
     {
         violations.push("pod runAsUser is 0".into());
     }
-    for c in &containers {
-        let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
-        let sc = c.get("securityContext");
-        let get = |p: &str| sc.and_then(|s| at(s, p));
-        if get("/allowPrivilegeEscalation").and_then(Value::as_bool) != Some(false) {
-            violations.push(format!(
-                "container {cname}: allowPrivilegeEscalation is not false"
-            ));
-        }
-        if get("/privileged").and_then(Value::as_bool) == Some(true) {
-            violations.push(format!("container {cname}: privileged"));
-        }
-        let drops_all = get("/capabilities/drop")
-            .and_then(Value::as_array)
-            .is_some_and(|d| d.iter().any(|x| x == "ALL"));
-        if !drops_all {
-            violations.push(format!("container {cname}: capabilities.drop lacks ALL"));
-        }
-        for cap in get("/capabilities/add")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if cap != "NET_BIND_SERVICE" {
-                violations.push(format!("container {cname}: adds capability {cap}"));
-            }
-        }
-        let non_root = get("/runAsNonRoot")
+    let defaults = PodDefaults {
+        non_root: pod_sc
+            .and_then(|s| s.get("runAsNonRoot"))
             .and_then(Value::as_bool)
-            .unwrap_or(pod_non_root);
-        if !non_root {
-            violations.push(format!("container {cname}: runAsNonRoot is not true"));
-        }
-        if get("/runAsUser").and_then(Value::as_u64) == Some(0) {
-            violations.push(format!("container {cname}: runAsUser is 0"));
-        }
-        let seccomp = get("/seccompProfile/type")
-            .and_then(Value::as_str)
-            .or(pod_seccomp);
-        if !matches!(seccomp, Some("RuntimeDefault" | "Localhost")) {
-            violations.push(format!(
-                "container {cname}: seccompProfile is not RuntimeDefault"
-            ));
-        }
+            == Some(true),
+        seccomp: pod_sc
+            .and_then(|s| at(s, "/seccompProfile/type"))
+            .and_then(Value::as_str),
+    };
+    for c in &containers {
+        container_violations(c, Some(&defaults), &mut violations);
     }
-    for v in violations {
-        out.push(err(
-            template,
-            format!("pod violates the restricted Pod Security Standard: {v}"),
-            "use the container_security() macro; if the engine truly cannot run restricted, set [security] restricted = false in its profile and say why",
-        ));
-    }
+    restricted_violations(violations, template, out);
 }
 
 /// Checks across one workload's objects: every named Service `targetPort`

@@ -64,7 +64,7 @@ impl<'c> Renderer<'c> {
         let pod = match self.render_yaml(&pod_template, base.clone(), w, &mut errors) {
             Some(mut docs) if docs.len() == 1 => {
                 let mut pod = docs.pop().unwrap_or(Value::Null);
-                checks::pod_fragment(&pod, &pod_template, &mut errors.diagnostics);
+                checks::pod_fragment(&pod, w, &pod_template, &mut errors.diagnostics);
                 // Templates may rely on every key being there.
                 if let Some(map) = pod.as_object_mut() {
                     for key in ["initContainers", "volumes"] {
@@ -85,6 +85,10 @@ impl<'c> Renderer<'c> {
             None => Value::Null,
         };
         if !errors.diagnostics.is_empty() {
+            let file = self.display_path(&pod_template);
+            for d in &mut errors.diagnostics {
+                d.file.get_or_insert_with(|| file.clone());
+            }
             return Err(errors);
         }
         // One flat map: a merged context (`..base`) looks every name up twice.
@@ -98,6 +102,10 @@ impl<'c> Renderer<'c> {
                 let before = errors.diagnostics.len();
                 checks::object(&body, w, name, &mut errors.diagnostics);
                 if errors.diagnostics.len() > before {
+                    let file = self.rendered_name(name, w);
+                    for d in &mut errors.diagnostics[before..] {
+                        d.file.get_or_insert_with(|| file.clone());
+                    }
                     continue;
                 }
                 objects.push(to_desired(body, w));
@@ -126,6 +134,15 @@ impl<'c> Renderer<'c> {
         self.catalog
             .file(name)
             .map_or_else(|| format!("templates/{name}"), |f| f.display_path())
+    }
+
+    /// Names a template's output for one workload in diagnostics.
+    fn rendered_name(&self, name: &str, w: &Workload) -> String {
+        format!(
+            "{} (rendered for workload {})",
+            self.display_path(name),
+            w.name
+        )
     }
 
     fn display_path_for_object(&self, w: &Workload) -> String {
@@ -174,11 +191,7 @@ impl<'c> Renderer<'c> {
                 Ok(Value::Null) => {}
                 Ok(v) => docs.push(v),
                 Err(e) => {
-                    let rendered_name = format!(
-                        "{} (rendered for workload {})",
-                        self.display_path(name),
-                        w.name
-                    );
+                    let rendered_name = self.rendered_name(name, w);
                     let (line, col) = yaml_error_position(&e.to_string());
                     let span = line_col_offset(doc, line, col).map(|o| offset + o);
                     let mut d = Diagnostic::error(format!("template {name} produced invalid YAML: {}", first_line(&e.to_string())))
