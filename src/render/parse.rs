@@ -248,7 +248,8 @@ impl<'a> Reader<'a> {
         match *text.as_bytes().first()? {
             b'{' | b'[' => {
                 let (v, nodes) = plain_json(text, depth)?;
-                self.nodes += nodes;
+                // The root was counted above, as this scalar.
+                self.nodes += nodes - 1;
                 (self.nodes <= MAX_NODES).then_some(v)
             }
             b'"' => double_quoted(text).map(Value::String),
