@@ -119,6 +119,7 @@ fn container_violations(c: &Value, pod: Option<&PodDefaults>, violations: &mut V
         .flatten()
     {
         if cap != "NET_BIND_SERVICE" {
+            let cap = cap.as_str().map_or_else(|| cap.to_string(), str::to_string);
             violations.push(format!("container {cname}: adds capability {cap}"));
         }
     }
@@ -131,12 +132,13 @@ fn container_violations(c: &Value, pod: Option<&PodDefaults>, violations: &mut V
     if get("/runAsUser").and_then(Value::as_u64) == Some(0) {
         violations.push(format!("container {cname}: runAsUser is 0"));
     }
-    let seccomp = match (get("/seccompProfile/type").and_then(Value::as_str), pod) {
-        (Some(s), _) => Some(Some(s)),
-        (None, Some(p)) => Some(p.seccomp),
-        (None, None) => None,
+    let confined = |s: Option<&str>| matches!(s, Some("RuntimeDefault" | "Localhost"));
+    let unconfined = match (get("/seccompProfile/type").and_then(Value::as_str), pod) {
+        (Some(s), _) => !confined(Some(s)),
+        (None, Some(p)) => !confined(p.seccomp),
+        (None, None) => false,
     };
-    if seccomp.is_some_and(|s| !matches!(s, Some("RuntimeDefault" | "Localhost"))) {
+    if unconfined {
         violations.push(format!(
             "container {cname}: seccompProfile is not RuntimeDefault"
         ));
@@ -385,7 +387,7 @@ pub(super) fn at<'v>(v: &'v Value, pointer: &str) -> Option<&'v Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::at;
+    use super::{PodDefaults, at, container_violations};
 
     #[test]
     fn at_follows_keys_and_indexes_like_pointer() {
@@ -403,5 +405,65 @@ mod tests {
             assert_eq!(at(&v, p), v.pointer(p), "{p}");
         }
         assert_eq!(at(&v, "/spec/ports/1/name"), Some(&serde_json::json!("b")));
+    }
+
+    #[test]
+    fn container_rules_of_the_restricted_standard() {
+        use serde_json::json;
+        let check = |c: serde_json::Value, pod: Option<&PodDefaults>| {
+            let mut v = Vec::new();
+            container_violations(&c, pod, &mut v);
+            v
+        };
+        let good = json!({"name": "db", "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
+        }});
+        let restricted_pod = PodDefaults {
+            non_root: true,
+            seccomp: Some("RuntimeDefault"),
+        };
+        let open_pod = PodDefaults {
+            non_root: false,
+            seccomp: None,
+        };
+        // runAsNonRoot and seccomp come from the pod, or are left to it.
+        assert!(check(good.clone(), Some(&restricted_pod)).is_empty());
+        assert!(check(good.clone(), None).is_empty());
+        assert_eq!(
+            check(good.clone(), Some(&open_pod)),
+            [
+                "container db: runAsNonRoot is not true",
+                "container db: seccompProfile is not RuntimeDefault"
+            ]
+        );
+        // What the container says itself wins, in a fragment too.
+        let mut own = good.clone();
+        own["securityContext"]["runAsNonRoot"] = json!(false);
+        own["securityContext"]["seccompProfile"] = json!({"type": "Unconfined"});
+        own["securityContext"]["runAsUser"] = json!(0);
+        for pod in [Some(&restricted_pod), None] {
+            assert_eq!(
+                check(own.clone(), pod),
+                [
+                    "container db: runAsNonRoot is not true",
+                    "container db: runAsUser is 0",
+                    "container db: seccompProfile is not RuntimeDefault"
+                ]
+            );
+        }
+        let bad = json!({"name": "dbg", "securityContext": {
+            "privileged": true,
+            "capabilities": {"add": ["SYS_ADMIN"]}
+        }});
+        assert_eq!(
+            check(bad, None),
+            [
+                "container dbg: allowPrivilegeEscalation is not false",
+                "container dbg: privileged",
+                "container dbg: capabilities.drop lacks ALL",
+                "container dbg: adds capability SYS_ADMIN"
+            ]
+        );
     }
 }
