@@ -125,6 +125,28 @@ fn check_json_reports_diagnostics_with_positions() {
     );
 }
 
+/// A passing check in JSON: its warnings and what was checked, one document.
+#[test]
+fn check_json_on_success_reports_warnings_and_counts() {
+    let dir = tempdir("json-ok");
+    let file = dir.join("warn.toml");
+    std::fs::write(&file, "[target]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\ncluster = \"c\"\nlocation = \"westeurope\"\nkey_vault = \"kv-data\"\n[workloads]\nevents = \"kafka 4 replicas 50Gi balanced zone-redundant\"\n").expect("write");
+    let out = stateplan(&["--output", "json", "check", &file.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["diagnostics"][0]["severity"], "warning");
+    assert_eq!(v["diagnostics"][0]["line"], 8);
+    assert_eq!(v["workloads"], 1);
+    assert_eq!(v["kubernetes_objects"], 12);
+    assert_eq!(v["azure_resources"], 5);
+
+    let out = stateplan(&["--output", "json", "check", "blueprints/postgres-ha.toml"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["diagnostics"], serde_json::json!([]));
+    assert_eq!(v["workloads"], 1);
+}
+
 #[test]
 fn render_to_stdout_is_a_yaml_stream_in_apply_order() {
     let out = stateplan(&["render", "blueprints/postgres-ha.toml"]);

@@ -24,13 +24,21 @@ pub struct RenderArgs {
 pub fn check(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
     match pipeline::load_as::<Yaml>(file, templates) {
         Ok(loaded) => {
-            out.diagnostics(&loaded.diagnostics, true);
+            let s = &loaded.state;
             if out.json() {
-                if loaded.diagnostics.is_empty() {
-                    out.stdout("{\"diagnostics\": []}\n");
-                }
+                // Warnings and what was checked, in one document.
+                let v = serde_json::json!({
+                    "diagnostics": loaded.diagnostics.items(),
+                    "workloads": s.workloads.len(),
+                    "kubernetes_objects": loaded.rendered.objects.len(),
+                    "azure_resources": loaded.rendered.azure.len(),
+                });
+                out.stdout(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&v).unwrap_or_default()
+                ));
             } else {
-                let s = &loaded.state;
+                out.diagnostics(&loaded.diagnostics, false);
                 out.note(&format!(
                     "{} {file}: {} workload{}, {} Kubernetes objects, {} Azure resources",
                     "ok",
