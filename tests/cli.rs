@@ -105,14 +105,22 @@ fn missing_file_is_a_clear_error() {
     assert!(text(&out.stderr).contains("cannot read no/such/blueprint.toml"));
 }
 
+/// `check --output json` of a blueprint whose one workload (line 8) is
+/// `workload`: exit code and the JSON document on stdout.
+fn check_json(workload: &str) -> (Option<i32>, serde_json::Value) {
+    let dir = tempdir("json");
+    let file = dir.join("blueprint.toml");
+    std::fs::write(&file, format!("[target]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\ncluster = \"c\"\nlocation = \"westeurope\"\nkey_vault = \"kv-data\"\n[workloads]\n{workload}\n")).expect("write");
+    let out = stateplan(&["--output", "json", "check", &file.to_string_lossy()]);
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let v = serde_json::from_slice(&out.stdout).expect("one JSON document on stdout");
+    (out.status.code(), v)
+}
+
 #[test]
 fn check_json_reports_diagnostics_with_positions() {
-    let dir = tempdir("json");
-    let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "[target]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\ncluster = \"c\"\nlocation = \"westeurope\"\nkey_vault = \"kv-data\"\n[workloads]\na = \"postgres 3 replicas 20GB balanced zonal\"\n").expect("write");
-    let out = stateplan(&["--output", "json", "check", &bad.to_string_lossy()]);
-    assert_eq!(out.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    let (code, v) = check_json("a = \"postgres 3 replicas 20GB balanced zonal\"");
+    assert_eq!(code, Some(1));
     let d = &v["diagnostics"][0];
     assert_eq!(d["severity"], "error");
     assert_eq!(d["line"], 8);
@@ -128,13 +136,8 @@ fn check_json_reports_diagnostics_with_positions() {
 /// A passing check in JSON: its warnings and what was checked, one document.
 #[test]
 fn check_json_on_success_reports_warnings_and_counts() {
-    let dir = tempdir("json-ok");
-    let file = dir.join("warn.toml");
-    std::fs::write(&file, "[target]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\ncluster = \"c\"\nlocation = \"westeurope\"\nkey_vault = \"kv-data\"\n[workloads]\nevents = \"kafka 4 replicas 50Gi balanced zone-redundant\"\n").expect("write");
-    let out = stateplan(&["--output", "json", "check", &file.to_string_lossy()]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let (code, v) = check_json("events = \"kafka 4 replicas 50Gi balanced zone-redundant\"");
+    assert_eq!(code, Some(0));
     assert_eq!(v["diagnostics"][0]["severity"], "warning");
     assert_eq!(v["diagnostics"][0]["line"], 8);
     assert_eq!(v["workloads"], 1);
