@@ -71,6 +71,14 @@ impl Diagnostic {
         self
     }
 
+    /// Names `file` for every diagnostic of `diags` that names none yet:
+    /// a later stage saying where an earlier one's findings are.
+    pub fn name_file(diags: &mut [Diagnostic], file: &str) {
+        for d in diags.iter_mut().filter(|d| d.file.is_none()) {
+            d.file = Some(file.to_string());
+        }
+    }
+
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self

@@ -76,18 +76,8 @@ pub fn compile(bp: &Blueprint, catalog: &Catalog) -> (Option<DesiredState>, Vec<
         }
     }
     c.check_cross_workload(&workloads, bp);
-    let file = bp.file.path.clone();
-    let diags: Vec<Diagnostic> = c
-        .diags
-        .into_iter()
-        .map(|d| {
-            if d.file.is_none() {
-                d.in_file(&file)
-            } else {
-                d
-            }
-        })
-        .collect();
+    let mut diags = c.diags;
+    Diagnostic::name_file(&mut diags, &bp.file.path);
     if bp.target.is_none() || diags.iter().any(Diagnostic::is_error) {
         return (None, diags);
     }

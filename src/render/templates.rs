@@ -85,10 +85,7 @@ impl<'c> Renderer<'c> {
             None => Value::Null,
         };
         if !errors.diagnostics.is_empty() {
-            let file = self.display_path(&pod_template);
-            for d in &mut errors.diagnostics {
-                d.file.get_or_insert_with(|| file.clone());
-            }
+            Diagnostic::name_file(&mut errors.diagnostics, &self.display_path(&pod_template));
             return Err(errors);
         }
         // One flat map: a merged context (`..base`) looks every name up twice.
@@ -103,9 +100,7 @@ impl<'c> Renderer<'c> {
                 checks::object(&body, w, name, &mut errors.diagnostics);
                 if errors.diagnostics.len() > before {
                     let file = self.rendered_name(name, w);
-                    for d in &mut errors.diagnostics[before..] {
-                        d.file.get_or_insert_with(|| file.clone());
-                    }
+                    Diagnostic::name_file(&mut errors.diagnostics[before..], &file);
                     continue;
                 }
                 objects.push(to_desired(body, w));
@@ -115,17 +110,7 @@ impl<'c> Renderer<'c> {
         if errors.diagnostics.is_empty() {
             Ok(objects)
         } else {
-            errors.diagnostics = errors
-                .diagnostics
-                .into_iter()
-                .map(|d| {
-                    if d.file.is_none() {
-                        d.in_file(self.display_path_for_object(w))
-                    } else {
-                        d
-                    }
-                })
-                .collect();
+            Diagnostic::name_file(&mut errors.diagnostics, &self.display_path_for_object(w));
             Err(errors)
         }
     }
