@@ -391,6 +391,7 @@ impl Catalog {
         let manifest = match read_toml("workload.toml", &mut diags, &mut sources) {
             Some(f) => match toml::from_str::<WorkloadManifest>(&f.source) {
                 Ok(m) => {
+                    let spans = std::cell::OnceCell::new();
                     for (i, o) in m.objects.iter().enumerate() {
                         if !files.contains_key(o) {
                             let d = Diagnostic::error(format!(
@@ -398,7 +399,9 @@ impl Catalog {
                             ))
                             .in_file(f.display_path())
                             .hint("see `stateplan templates list` for the templates in effect");
-                            let span = spans::<ManifestSpans>(&f)
+                            let span = spans
+                                .get_or_init(|| spans_of::<ManifestSpans>(&f))
+                                .as_ref()
                                 .and_then(|m| m.objects.get(i).map(toml::Spanned::span));
                             diags.push(at(d, span));
                         }
@@ -470,7 +473,9 @@ fn check_profile(p: &EngineProfile, dir_name: &str, f: &TemplateFile, diags: &mu
             .hint(hint);
         diags.push(at(d, span));
     };
-    let spans = || spans::<ProfileSpans>(f);
+    // Read once, and only if a check fails.
+    let spans = std::cell::OnceCell::new();
+    let spans = || spans.get_or_init(|| spans_of::<ProfileSpans>(f)).as_ref();
     if p.name != dir_name {
         report(
             format!(
@@ -527,10 +532,11 @@ struct ManifestSpans {
     objects: Vec<toml::Spanned<String>>,
 }
 
-fn spans<T: serde::de::DeserializeOwned>(f: &TemplateFile) -> Option<T> {
+fn spans_of<T: serde::de::DeserializeOwned>(f: &TemplateFile) -> Option<T> {
     toml::from_str(&f.source).ok()
 }
 
+/// Points `d` at `span` when there is one.
 fn at(d: Diagnostic, span: Option<std::ops::Range<usize>>) -> Diagnostic {
     match span {
         Some(s) => d.at(s),
@@ -539,13 +545,10 @@ fn at(d: Diagnostic, span: Option<std::ops::Range<usize>>) -> Diagnostic {
 }
 
 fn toml_error(f: &TemplateFile, e: &toml::de::Error) -> Diagnostic {
-    let mut d = Diagnostic::error(format!("invalid {}: {}", f.name, e.message().trim()))
+    let d = Diagnostic::error(format!("invalid {}: {}", f.name, e.message().trim()))
         .in_file(f.display_path())
         .hint("see the built-in file of the same name (`stateplan templates show NAME`) for the expected shape");
-    if let Some(span) = e.span() {
-        d = d.at(span);
-    }
-    d
+    at(d, e.span())
 }
 
 fn collect_builtin(dir: &Dir<'static>, out: &mut BTreeMap<String, TemplateFile>) {
