@@ -10,9 +10,10 @@
 //! The result is always the `Value` serde-saphyr produces for the same text.
 //! The reader never guesses: the moment a document steps outside the slice
 //! it knows (a tab in the indentation, a flow collection that is not
-//! one-line JSON spelt the way YAML reads it too, an anchor, a tag, a comment after a value, a folded or
-//! indented block scalar, a multi-line plain or quoted scalar, a duplicate
-//! or null key, a number in an unusual spelling, any syntax error...) it
+//! one-line JSON spelt the way YAML reads it too, an anchor, a tag, a
+//! comment after a value, a folded or indented block scalar, a multi-line
+//! plain or quoted scalar, a duplicate or null key, a number in an unusual
+//! spelling, any syntax error...) it
 //! gives up and serde-saphyr parses the whole document as written, so
 //! errors and their positions always come from serde-saphyr. Under
 //! `cfg(test)` every document the reader does accept is also parsed by
