@@ -269,6 +269,11 @@ async fn fresh_create_then_replan_has_no_changes() {
         sa["metadata"]["annotations"]["azure.workload.identity/client-id"],
         client_id
     );
+    // External Secrets needs the tenant next to the client ID.
+    assert_eq!(
+        sa["metadata"]["annotations"]["azure.workload.identity/tenant-id"],
+        identity["properties"]["tenantId"]
+    );
     assert!(!sa.to_string().contains("stateplan-pending:"));
 
     // Secrets: generated, 32 alphanumerics, never in any output.

@@ -385,6 +385,7 @@ impl Compiler<'_> {
                 target.subscription, target.resource_group
             ),
             client_id: format!("{PENDING_PREFIX}azure/identity/{identity_name}/clientId"),
+            tenant_id: format!("{PENDING_PREFIX}azure/identity/{identity_name}/tenantId"),
             federated_credential: federated_credential_name(
                 &target.cluster,
                 &namespace,

@@ -191,6 +191,11 @@ pub struct IdentityPlan {
     pub id: String,
     /// Known after Azure creates the identity: a [`PENDING_PREFIX`] value.
     pub client_id: String,
+    /// The identity's Entra tenant, also a [`PENDING_PREFIX`] value. External
+    /// Secrets needs it to exchange the service account token, and falls
+    /// back to its controller's environment only when that controller runs
+    /// with workload identity itself.
+    pub tenant_id: String,
     pub federated_credential: String,
     pub subject: String,
 }
