@@ -3,7 +3,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    stateplan::cli::run(stateplan::cli::Cli::parse())
+    match stateplan::cli::Cli::try_parse() {
+        Ok(cli) => stateplan::cli::run(cli),
+        Err(e) => stateplan::cli::usage_error(&e),
+    }
 }
 
 /// jemalloc: the render hot path is allocation-bound (see Cargo.toml).

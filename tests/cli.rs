@@ -546,7 +546,29 @@ fn completions_are_generated() {
 #[test]
 fn help_has_examples() {
     let out = stateplan(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("Examples:"));
+    let out = stateplan(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("stateplan "));
+}
+
+/// `plan` exits 2 when it finds changes, so a mistyped command line must
+/// not exit 2 as clap does by default: CI would read it as drift.
+#[test]
+fn usage_errors_exit_1_not_plans_changes_code() {
+    for args in [
+        &["plan", "blueprints/postgres-ha.toml", "--bogus"][..],
+        &["plan", "blueprints/postgres-ha.toml", "--only", "k8s"],
+        &["plan"],
+        &["render"],
+        &["no-such-command"],
+    ] {
+        let out = stateplan(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+    }
 }
 
 #[test]

@@ -100,6 +100,20 @@ pub struct FileArgs {
     pub file: String,
 }
 
+/// Prints a command-line parsing error (or `--help`/`--version`, which clap
+/// reports the same way) and returns the exit code. clap exits 2 on usage
+/// errors, but 2 is `plan`'s "changes found": a mistyped flag in a CI job
+/// must not read as drift, so usage errors exit 1 like every other error.
+pub fn usage_error(e: &clap::Error) -> ExitCode {
+    // Printing fails only if the terminal is gone; the exit code still says it.
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let out = Output::new(cli.global.color, cli.global.output);
