@@ -743,6 +743,32 @@ fn kafka_two_replicas_refused() {
 }
 
 #[test]
+fn cluster_and_add_on_namespaces_are_refused() {
+    // By default the namespace is the workload's name...
+    expect_error(
+        &workloads("kube-system = \"valkey 1 replica 20Gi standard none\"\n"),
+        "namespace `kube-system` is reserved for Kubernetes itself",
+        8,
+        1,
+    );
+    // ...or set in the table form.
+    for (ns, why) in [
+        ("default", "is the cluster's default namespace"),
+        ("velero", "belongs to a cluster add-on"),
+        ("external-secrets", "belongs to a cluster add-on"),
+    ] {
+        expect_error(
+            &full(&format!("{FULL_OK}namespace = \"{ns}\"\n")),
+            &format!("namespace `{ns}` {why}"),
+            13,
+            13,
+        );
+    }
+    let ok = diagnose(&full(&format!("{FULL_OK}namespace = \"kubeflow-db\"\n")));
+    assert!(!ok.iter().any(Diagnostic::is_error), "{ok:#?}");
+}
+
+#[test]
 fn zonal_with_three_zones() {
     let body = FULL_OK.replace("zone-redundant", "zonal");
     expect_error(

@@ -242,6 +242,23 @@ impl Compiler<'_> {
             .namespace
             .as_ref()
             .map_or_else(|| name.clone(), |n| n.value.clone());
+        if let Some(why) = reserved_namespace(&namespace) {
+            let (span, hint) = match &spec.namespace {
+                Some(ns) => (
+                    ns.span.clone(),
+                    format!(
+                        "give the workload a namespace of its own, e.g. namespace = \"{name}-db\""
+                    ),
+                ),
+                None => (
+                    spec.name.span.clone(),
+                    format!(
+                        "the namespace defaults to the workload name; rename the workload, or use the table form [workloads.{name}] with namespace = \"{name}-db\""
+                    ),
+                ),
+            };
+            self.error(span, format!("namespace `{namespace}` {why}; stateplan owns its workloads' namespaces and labels them with a Pod Security level"), hint);
+        }
 
         // Node pool.
         let pool = pool::decide(self, spec, &resources, &storage, &mut decisions)?;
@@ -668,6 +685,31 @@ fn spread_decision(spec: &WorkloadSpec, storage: &StorageClassPlan) -> Decision 
         choice,
         rule,
         reason,
+    }
+}
+
+/// Why a namespace cannot hold a workload, if it cannot. stateplan renders
+/// and labels each workload's Namespace (Pod Security level, ownership), so
+/// a namespace the cluster or its add-ons run in would be relabelled, and
+/// the restricted level would stop their privileged pods from starting.
+fn reserved_namespace(ns: &str) -> Option<&'static str> {
+    const ADD_ONS: [&str; 7] = [
+        "velero",
+        "external-secrets",
+        "gatekeeper-system",
+        "app-routing-system",
+        "aks-command",
+        "calico-system",
+        "tigera-operator",
+    ];
+    if ns == "default" {
+        Some("is the cluster's default namespace, shared by everything deployed without one")
+    } else if ns.starts_with("kube-") {
+        Some("is reserved for Kubernetes itself (the `kube-` prefix)")
+    } else if ADD_ONS.contains(&ns) {
+        Some("belongs to a cluster add-on (Velero, External Secrets or an AKS add-on)")
+    } else {
+        None
     }
 }
 
