@@ -203,13 +203,44 @@ fn render_tree_is_byte_identical_and_removes_stale_files() {
         "a second render must be byte-identical"
     );
 
-    // Rendering a blueprint with fewer workloads removes the files of the old ones.
-    let third = stateplan(&["render", "blueprints/postgres-ha.toml", "-o", &out_s]);
-    assert_eq!(third.status.code(), Some(0));
+    // The same blueprint with a workload removed: its files go.
+    let fewer = dir.join("design-example.toml");
+    let source =
+        std::fs::read_to_string("blueprints/design-example.toml").expect("example blueprint");
+    std::fs::write(
+        &fewer,
+        source.replace("cache = \"valkey", "# cache = \"valkey"),
+    )
+    .expect("write");
+    let third = stateplan(&["render", &fewer.to_string_lossy(), "-o", &out_s]);
+    assert_eq!(third.status.code(), Some(0), "{}", text(&third.stderr));
     assert!(
         !out_dir.join("cache").exists(),
         "stale workload folder removed"
     );
+    assert!(out_dir.join("orders-db/kustomization.yaml").exists());
+
+    // Another blueprint's render is not replaced (that would delete the
+    // first blueprint's objects under GitOps pruning) unless --force.
+    let before = read_all(&out_dir);
+    let other = stateplan(&["render", "blueprints/postgres-ha.toml", "-o", &out_s]);
+    assert_eq!(other.status.code(), Some(1));
+    let err = text(&other.stderr);
+    assert!(
+        err.contains("holds the render of blueprint `design-example`") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(before, read_all(&out_dir), "nothing changed");
+    let forced = stateplan(&[
+        "render",
+        "blueprints/postgres-ha.toml",
+        "-o",
+        &out_s,
+        "--force",
+    ]);
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced.stderr));
+    let marker = std::fs::read_to_string(out_dir.join(".stateplan-render")).expect("marker");
+    assert!(marker.starts_with("# blueprint: orders\n"), "{marker}");
 
     // A folder stateplan did not write is refused.
     let foreign = dir.join("foreign");

@@ -77,6 +77,9 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
                     gitops::WriteError::NotOurs(_) => {
                         "choose an empty folder, or pass --force to write into it anyway"
                     }
+                    gitops::WriteError::OtherBlueprint(..) => {
+                        "render each blueprint into a folder of its own (e.g. gitops/<blueprint>), or pass --force to replace that render"
+                    }
                     gitops::WriteError::Io(..) => "check the path and its permissions",
                 };
                 out.note(&format!("error: {e}\nhelp: {hint}"));

@@ -13,14 +13,20 @@ use super::{AzureResource, Body, Rendered};
 use crate::compile::DesiredState;
 
 /// Lists the files of the last render, so the next one can remove stale ones
-/// without touching anything else in the folder.
+/// without touching anything else in the folder. The first line names the
+/// blueprint rendered there.
 const MARKER: &str = ".stateplan-render";
+/// Starts the marker's first line; the blueprint name follows.
+const MARKER_BLUEPRINT: &str = "# blueprint: ";
 
 /// Why a tree could not be written.
 #[derive(Debug)]
 pub enum WriteError {
     /// The folder has files stateplan did not write.
     NotOurs(PathBuf),
+    /// The folder holds the render of another blueprint (named), whose
+    /// files this render would delete.
+    OtherBlueprint(PathBuf, String),
     Io(PathBuf, io::Error),
 }
 
@@ -32,6 +38,11 @@ impl std::fmt::Display for WriteError {
                 "{} is not empty and was not written by stateplan render",
                 p.display()
             ),
+            WriteError::OtherBlueprint(p, name) => write!(
+                f,
+                "{} holds the render of blueprint `{name}`; rendering another blueprint there would delete its files",
+                p.display()
+            ),
             WriteError::Io(p, e) => write!(f, "cannot write {}: {e}", p.display()),
         }
     }
@@ -41,6 +52,8 @@ impl std::fmt::Display for WriteError {
 /// YAML, so a large tree is not held twice in memory.
 #[derive(Clone, PartialEq)]
 pub struct Tree<'a> {
+    /// The blueprint's name, recorded in the marker.
+    blueprint: String,
     /// Starts every YAML file: where it came from and not to edit it.
     header: String,
     files: BTreeMap<String, Content<'a>>,
@@ -179,7 +192,11 @@ pub fn tree<'a, B: Body>(rendered: &'a Rendered<B>, state: &DesiredState) -> Tre
             Content::Text(pretty_json(&rendered.pending)),
         );
     }
-    Tree { header, files }
+    Tree {
+        blueprint: state.blueprint.name.clone(),
+        header,
+        files,
+    }
 }
 
 fn kustomization(header: &str, resources: &[String]) -> String {
@@ -198,8 +215,10 @@ fn pretty_json(v: &impl serde::Serialize) -> String {
     s
 }
 
-/// Writes the tree under `dir`. Refuses a non-empty folder stateplan did not
-/// write unless `force`.
+/// Writes the tree under `dir`. Refuses, unless `force`, a non-empty folder
+/// stateplan did not write, and one holding another blueprint's render
+/// (under GitOps with pruning, replacing it deletes that blueprint's
+/// StatefulSets).
 pub fn write(dir: &Path, tree: &Tree<'_>, force: bool) -> Result<(), WriteError> {
     let files = &tree.files;
     let io = |p: &Path| {
@@ -208,7 +227,20 @@ pub fn write(dir: &Path, tree: &Tree<'_>, force: bool) -> Result<(), WriteError>
     };
     let marker = dir.join(MARKER);
     let previous: Vec<String> = match std::fs::read_to_string(&marker) {
-        Ok(s) => s.lines().map(str::to_string).collect(),
+        Ok(s) => {
+            let mut lines = s.lines().peekable();
+            // Markers of earlier versions have no blueprint line.
+            if let Some(name) = lines.peek().and_then(|l| l.strip_prefix(MARKER_BLUEPRINT)) {
+                if name != tree.blueprint && !force {
+                    return Err(WriteError::OtherBlueprint(
+                        dir.to_path_buf(),
+                        name.to_string(),
+                    ));
+                }
+                lines.next();
+            }
+            lines.map(str::to_string).collect()
+        }
         Err(_) => {
             let non_empty = std::fs::read_dir(dir)
                 .map(|mut d| d.next().is_some())
@@ -246,6 +278,7 @@ pub fn write(dir: &Path, tree: &Tree<'_>, force: bool) -> Result<(), WriteError>
     }
     let write_marker = || {
         let mut f = io::BufWriter::new(std::fs::File::create(&marker)?);
+        writeln!(f, "{MARKER_BLUEPRINT}{}", tree.blueprint)?;
         for path in files.keys() {
             f.write_all(path.as_bytes())?;
             f.write_all(b"\n")?;
