@@ -769,6 +769,44 @@ fn cluster_and_add_on_namespaces_are_refused() {
 }
 
 #[test]
+fn derived_node_pool_names_that_collide_are_refused() {
+    // Both cut to `ordersdataba`: a silently shared pool would give each
+    // workload half the nodes `explain` promised it.
+    expect_error(
+        &workloads(
+            "ordersdatabase-a = \"postgres 3 replicas 10Gi balanced none\"\nordersdatabase-b = \"postgres 3 replicas 10Gi balanced none\"\n",
+        ),
+        "workloads `ordersdatabase-a` and `ordersdatabase-b` would both run on node pool `ordersdataba`",
+        9,
+        1,
+    );
+}
+
+#[test]
+fn a_node_pool_named_by_two_workloads_is_shared() {
+    let pool = "node_pool = { name = \"shared\" }\n";
+    let text = format!("{TARGET}[workloads.a]\n{FULL_OK}{pool}[workloads.b]\n{FULL_OK}{pool}");
+    let (bp, diags) = blueprint::parse("bp.toml", &text);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:#?}");
+    let (state, diags) = compile::compile(&bp.expect("parses"), &CATALOG);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:#?}");
+    let pools = state.expect("compiles").node_pools;
+    assert_eq!(pools.len(), 1);
+    assert_eq!(pools[0].count, Some(6), "3 nodes for each workload");
+    assert_eq!(pools[0].workloads, ["a", "b"]);
+    // Sharing needs the same shape: a different VM size is refused.
+    let text = format!(
+        "{TARGET}[workloads.a]\n{FULL_OK}{pool}[workloads.b]\n{FULL_OK}node_pool = {{ name = \"shared\", vm_size = \"Standard_E8ds_v5\" }}\n"
+    );
+    expect_error(
+        &text,
+        "node pool `shared` is shared with a but its vm_size differs",
+        20,
+        22,
+    );
+}
+
+#[test]
 fn zonal_with_three_zones() {
     let body = FULL_OK.replace("zone-redundant", "zonal");
     expect_error(

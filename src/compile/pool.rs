@@ -245,7 +245,9 @@ pub fn supports_premium(vm_size: &str) -> bool {
 #[derive(Default)]
 pub(super) struct Pools {
     list: Vec<NodePoolPlan>,
-    by_name: BTreeMap<String, usize>,
+    /// Pool name → its place in `list`, and whether the blueprint named it
+    /// (rather than stateplan deriving it from the workload name).
+    by_name: BTreeMap<String, (usize, bool)>,
 }
 
 impl Pools {
@@ -254,17 +256,35 @@ impl Pools {
     }
 
     /// Folds a workload's pool in; workloads naming the same pool must
-    /// agree on everything but size, which adds up.
+    /// agree on everything but size, which adds up. Only pools the
+    /// blueprint names are shared: two derived names that collide (long
+    /// workload names cut to 12 characters) are an error, not a silently
+    /// shared pool.
     pub(super) fn merge(
         &mut self,
         pool: NodePoolPlan,
         spec: &WorkloadSpec,
         diags: &mut Vec<Diagnostic>,
     ) {
+        let named = spec.node_pool.name.is_some();
         match self.by_name.get(&pool.name) {
-            Some(&i) => merge_into(&mut self.list[i], pool, spec, diags),
+            Some(&(i, existing_named)) if named && existing_named => {
+                merge_into(&mut self.list[i], pool, spec, diags);
+            }
+            Some(&(i, _)) => {
+                let other = self.list[i].workloads.join(", ");
+                diags.push(
+                    Diagnostic::error(format!(
+                        "workloads `{other}` and `{}` would both run on node pool `{}`",
+                        spec.name.value, pool.name
+                    ))
+                    .at(spec.name.span.clone())
+                    .hint("a pool name is derived from the workload name (lower-case letters and digits, at most 12), and these two derive the same; give one a pool of its own with the table form and node_pool = { name = \"...\" }, or give both the same node_pool.name to share the pool on purpose"),
+                );
+            }
             None => {
-                self.by_name.insert(pool.name.clone(), self.list.len());
+                self.by_name
+                    .insert(pool.name.clone(), (self.list.len(), named));
                 self.list.push(pool);
             }
         }
