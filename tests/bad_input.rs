@@ -807,6 +807,48 @@ fn a_node_pool_named_by_two_workloads_is_shared() {
 }
 
 #[test]
+fn storage_without_a_unit_is_refused() {
+    expect_error(
+        &workloads("db = \"postgres 3 replicas 100 balanced none\"\n"),
+        "storage `100` has no unit, which Kubernetes reads as 100 bytes",
+        8,
+        27,
+    );
+    expect_error(
+        &full(&FULL_OK.replace("100Gi", "250m")),
+        "storage `250m` is 250 thousandths of a byte",
+        10,
+        11,
+    );
+    let d = diagnose(&full(&FULL_OK.replace("100Gi", "250m")));
+    assert_eq!(
+        d[0].hint
+            .as_deref()
+            .map(|h| h.starts_with("did you mean \"250Gi\"")),
+        Some(true),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn decimal_storage_units_suggest_the_binary_unit() {
+    let d = diagnose(&workloads(
+        "db = \"postgres 3 replicas 20G balanced none\"\n",
+    ));
+    let w = d
+        .iter()
+        .find(|d| d.message.contains("not a whole number of GiB"))
+        .expect("warning");
+    assert!(!w.is_error());
+    assert!(
+        w.hint
+            .as_deref()
+            .is_some_and(|h| h.starts_with("did you mean storage = \"20Gi\"")),
+        "{w:#?}"
+    );
+}
+
+#[test]
 fn zonal_with_three_zones() {
     let body = FULL_OK.replace("zone-redundant", "zonal");
     expect_error(

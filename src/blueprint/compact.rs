@@ -117,7 +117,7 @@ pub(crate) fn parse(
     }
 
     let storage = match tokens.get(3) {
-        Some(t) => rules::quantity(r, t, "storage"),
+        Some(t) => rules::storage(r, t),
         None => {
             missing(r, "the storage size (e.g. 200Gi)");
             return failed();

@@ -531,7 +531,7 @@ fn parse_full(
         .hint = Some("add `replicas = 3` (1 for development, 3 for high availability)".into());
     }
     let storage = match r.req_str(&t, "storage", "\"100Gi\"") {
-        Some(s) => rules::quantity(r, &s, "storage"),
+        Some(s) => rules::storage(r, &s),
         None => None,
     };
     let tier = match r.req_str(&t, "tier", "\"balanced\"") {

@@ -294,6 +294,45 @@ pub(crate) fn quantity(
     }
 }
 
+/// A volume size. A number without a unit is bytes in Kubernetes (`100` is
+/// 100 bytes, `100m` a thousandth of that), never what a blueprint author
+/// means by a database volume, so below 1 GiB it is refused.
+pub(crate) fn storage(r: &mut Reader, s: &Spanned<String>) -> Option<Spanned<Quantity>> {
+    let q = quantity(r, s, "storage")?;
+    let text = q.value.as_str();
+    let number = text.trim_end_matches('m');
+    let unitless = number.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if unitless && q.value.units_ceil() < 1 << 30 {
+        r.error(
+            s.span.clone(),
+            if number.len() < text.len() {
+                format!("storage `{}` is {number} thousandths of a byte (`m` means milli in Kubernetes quantities)", s.value)
+            } else {
+                format!("storage `{}` has no unit, which Kubernetes reads as {number} bytes", s.value)
+            },
+        )
+        .hint = Some(format!(
+            "did you mean \"{number}Gi\"? Volumes are sized in Gi or Ti"
+        ));
+        return None;
+    }
+    Some(q)
+}
+
+/// The binary spelling of a decimal size (`20G` → `20Gi`), which is what a
+/// disk size in `G` usually means; `None` for other quantities.
+pub(crate) fn binary_spelling(q: &Quantity) -> Option<String> {
+    let text = q.as_str();
+    let unit = text.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    matches!(unit, "k" | "M" | "G" | "T" | "P" | "E").then(|| {
+        format!(
+            "{}{}i",
+            &text[..text.len() - unit.len()],
+            unit.to_ascii_uppercase()
+        )
+    })
+}
+
 pub(crate) fn tier(r: &mut Reader, s: &Spanned<String>) -> Option<Spanned<Tier>> {
     if let Some(t) = Tier::from_name(&s.value) {
         return Some(Spanned::new(t, s.span.clone()));

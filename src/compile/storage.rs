@@ -51,7 +51,10 @@ pub(super) fn decide(
                 "storage {} is not a whole number of GiB; Azure rounds it up to {gib}Gi",
                 spec.storage.value
             ),
-            format!("write storage = \"{gib}Gi\""),
+            match crate::blueprint::rules::binary_spelling(&spec.storage.value) {
+                Some(binary) => format!("did you mean storage = \"{binary}\"? Kubernetes uses Gi/Ti for binary sizes; otherwise write storage = \"{gib}Gi\""),
+                None => format!("write storage = \"{gib}Gi\""),
+            },
         );
     }
     if let Some(min) = profile.min_storage_gib.filter(|&m| gib < m) {
