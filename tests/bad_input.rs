@@ -786,11 +786,7 @@ fn derived_node_pool_names_that_collide_are_refused() {
 fn a_node_pool_named_by_two_workloads_is_shared() {
     let pool = "node_pool = { name = \"shared\" }\n";
     let text = format!("{TARGET}[workloads.a]\n{FULL_OK}{pool}[workloads.b]\n{FULL_OK}{pool}");
-    let (bp, diags) = blueprint::parse("bp.toml", &text);
-    assert!(diags.iter().all(|d| !d.is_error()), "{diags:#?}");
-    let (state, diags) = compile::compile(&bp.expect("parses"), &CATALOG);
-    assert!(diags.iter().all(|d| !d.is_error()), "{diags:#?}");
-    let pools = state.expect("compiles").node_pools;
+    let pools = compiled(&text).node_pools;
     assert_eq!(pools.len(), 1);
     assert_eq!(pools[0].count, Some(6), "3 nodes for each workload");
     assert_eq!(pools[0].workloads, ["a", "b"]);
@@ -846,6 +842,53 @@ fn decimal_storage_units_suggest_the_binary_unit() {
             .is_some_and(|h| h.starts_with("did you mean storage = \"20Gi\"")),
         "{w:#?}"
     );
+}
+
+/// Compiles a valid blueprint; panics on any error.
+fn compiled(text: &str) -> compile::DesiredState {
+    let (bp, diags) = blueprint::parse("bp.toml", text);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:#?}");
+    let (state, diags) = compile::compile(&bp.expect("parses"), &CATALOG);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:#?}");
+    state.expect("compiles")
+}
+
+#[test]
+fn placement_keeps_every_replica_able_to_come_back() {
+    // Zonal-only disks without zone redundancy: one zone, so a node that
+    // replaces another (upgrade surge, scale-up) is where the disks are.
+    let s = compiled(&workloads(
+        "db = \"postgres 3 replicas 100Gi fast-ssd none\"\n",
+    ));
+    assert_eq!(s.node_pools[0].zones, ["1"]);
+    // A single zone-redundant replica: the pool can add a node in another
+    // zone (autoscale 1-2), and its disk is ZRS.
+    let s = compiled(&workloads(
+        "db = \"postgres 1 replica 100Gi balanced zone-redundant\"\n",
+    ));
+    let pool = &s.node_pools[0];
+    assert_eq!(
+        (pool.count, pool.min_count, pool.max_count),
+        (None, Some(1), Some(2))
+    );
+    assert_eq!(pool.zones, ["1", "2", "3"]);
+    assert_eq!(s.workloads[0].storage_class.sku, "Premium_ZRS");
+    // ...unless the blueprint sizes the pool itself.
+    let s = compiled(&full(&format!(
+        "{}node_pool = {{ count = 1 }}\n",
+        FULL_OK.replace("replicas = 3", "replicas = 1")
+    )));
+    assert_eq!(s.node_pools[0].count, Some(1));
+    // File shares are not zonal: zone-redundant means a ZRS share, whatever
+    // the number of replicas.
+    let s = compiled(&workloads(
+        "q = \"rabbitmq 3 replicas 100Gi shared-files zone-redundant\"\n",
+    ));
+    assert_eq!(s.workloads[0].storage_class.sku, "Premium_ZRS");
+    let s = compiled(&workloads(
+        "q = \"rabbitmq 3 replicas 100Gi shared-files none\"\n",
+    ));
+    assert_eq!(s.workloads[0].storage_class.sku, "Premium_LRS");
 }
 
 #[test]

@@ -654,17 +654,24 @@ fn spread_decision(spec: &WorkloadSpec, storage: &StorageClassPlan) -> Decision 
         Redundancy::ZoneRedundant if n > 1 => (
             "one replica per zone and per node".to_string(),
             "zone-redundant with >= 2 replicas".into(),
-            format!(
-                "Replicas are spread over zones 1-3 (topologySpreadConstraints on topology.kubernetes.io/zone, maxSkew 1, DoNotSchedule) and over nodes; each replica keeps a zonal {} disk in its zone and the engine replicates the data, so losing a zone loses at most one copy.",
-                storage.sku
-            )
+            if storage.zone_redundant_disk {
+                format!(
+                    "Replicas are spread over zones 1-3 (topologySpreadConstraints on topology.kubernetes.io/zone, maxSkew 1, DoNotSchedule) and over nodes; each replica has its own {} volume, replicated across zones, and the engine replicates the data too, so losing a zone stops at most one replica.",
+                    storage.sku
+                )
+            } else {
+                format!(
+                    "Replicas are spread over zones 1-3 (topologySpreadConstraints on topology.kubernetes.io/zone, maxSkew 1, DoNotSchedule) and over nodes; each replica keeps a zonal {} disk in its zone and the engine replicates the data, so losing a zone loses at most one copy.",
+                    storage.sku
+                )
+            }
             .into(),
         ),
         Redundancy::ZoneRedundant => (
             "single replica on a zone-redundant disk".to_string(),
             "zone-redundant with 1 replica".into(),
             format!(
-                "With one replica there is nothing to spread; instead the disk is {} (synchronously replicated across three zones), so after a zone loss the pod is rescheduled in a surviving zone and re-attaches the same disk.",
+                "With one replica there is nothing to spread; instead the volume is {} (synchronously replicated across three zones) and the node pool can add a node in another zone. Kubernetes does not replace a StatefulSet pod on an unreachable node by itself: after a zone outage, mark the lost node out of service (kubectl taint nodes NODE node.kubernetes.io/out-of-service=nodeshutdown:NoExecute) or force-delete the pod, and it restarts in a surviving zone with the same data.",
                 storage.sku
             )
             .into(),

@@ -137,7 +137,10 @@ pub(super) fn decide(
         None => match spec.redundancy.value {
             Redundancy::ZoneRedundant => vec!["1".into(), "2".into(), "3".into()],
             Redundancy::Zonal => vec!["1".into()],
-            Redundancy::None if zonal_only => vec!["1".into(), "2".into(), "3".into()],
+            // One zone, not three: the disks stay in the zone they were
+            // created in, and a node replaced in an upgrade (or a pool
+            // scaled up) must come up there too.
+            Redundancy::None if zonal_only => vec!["1".into()],
             Redundancy::None => Vec::new(),
         },
     };
@@ -162,6 +165,19 @@ pub(super) fn decide(
         np.min_count.as_ref().map(|c| c.value as u32),
         np.max_count.as_ref().map(|c| c.value as u32),
     );
+    // A single zone-redundant replica survives a zone loss only if a node
+    // can come up in another zone: by default its pool autoscales to a
+    // second node when the pod cannot be scheduled, and costs nothing extra
+    // until then.
+    let standby = spec.redundancy.value == Redundancy::ZoneRedundant
+        && replicas == 1
+        && count.is_none()
+        && min_count.is_none();
+    let (min_count, max_count) = if standby {
+        (Some(1), Some(2))
+    } else {
+        (min_count, max_count)
+    };
     let count = if min_count.is_some() {
         None
     } else {
@@ -200,7 +216,13 @@ pub(super) fn decide(
         rule: "one node per replica; pool reserved by taint".into(),
         reason: format!(
             "A dedicated User pool labelled and tainted {LABEL_POOL}={name}:NoSchedule keeps other pods off the database nodes; the StatefulSet selects it and tolerates the taint.{}",
-            if spec.redundancy.value == Redundancy::None && zonal_only { " The tier's disks attach only to zonal VMs, so the pool spans zones 1-3 even without zone redundancy." } else { "" }
+            if spec.redundancy.value == Redundancy::None && zonal_only && np.zones.is_none() {
+                " The tier's disks attach only to VMs in an availability zone and stay in the zone they were created in, so without zone redundancy the pool is kept in zone 1: a node replaced during an upgrade comes up where the disks are."
+            } else if standby {
+                " The pool autoscales from 1 to 2 nodes so the cluster autoscaler can add a node in a surviving zone when the replica's node is lost."
+            } else {
+                ""
+            }
         ).into(),
     });
 

@@ -67,7 +67,12 @@ pub(super) fn decide(
 
     let single_replica_zr =
         spec.redundancy.value == Redundancy::ZoneRedundant && spec.replicas.value == 1;
-    let sku = if single_replica_zr {
+    // A file share is not placed in a zone its pod chooses (and the CSI
+    // driver puts equal shares in one storage account), so with any number
+    // of replicas only a zone-redundant share survives a zone loss.
+    let shared_zr =
+        spec.redundancy.value == Redundancy::ZoneRedundant && t.provisioner != "disk.csi.azure.com";
+    let sku = if single_replica_zr || shared_zr {
         match &t.zrs_sku {
             Some(z) => z.clone(),
             None => {
@@ -159,7 +164,17 @@ pub(super) fn decide(
     decisions.push(Decision {
         topic: "disk".into(),
         choice: format!("{sku}{perf} ({} {gib} GiB per replica, {})", t.provisioner, t.access_mode),
-        rule: format!("tier {tier}{}", if single_replica_zr { " + zone-redundant with 1 replica → ZRS" } else { "" }).into(),
+        rule: format!(
+            "tier {tier}{}",
+            if shared_zr {
+                " + zone-redundant → ZRS (file shares are not zonal)"
+            } else if single_replica_zr {
+                " + zone-redundant with 1 replica → ZRS"
+            } else {
+                ""
+            }
+        )
+        .into(),
         reason: format!(
             "{} {}",
             t.reason,
