@@ -673,9 +673,9 @@ fn a_large_fleet_lists_a_few_placeholders_and_says_where_the_rest_are() {
     let out = stateplan(&["render", &file.to_string_lossy()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    // Three placeholders per workload: twelve listed, six summarised.
+    // Four placeholders per workload: twelve listed, twelve summarised.
     assert!(
-        err.contains("18 value(s) are known only after Azure"),
+        err.contains("24 value(s) are known only after Azure"),
         "{err}"
     );
     assert_eq!(
@@ -684,7 +684,7 @@ fn a_large_fleet_lists_a_few_placeholders_and_says_where_the_rest_are() {
         "{err}"
     );
     assert!(
-        err.contains("... and 6 more (`-o DIR` writes all of them to azure/pending-values.json"),
+        err.contains("... and 12 more (`-o DIR` writes all of them to azure/pending-values.json"),
         "{err}"
     );
 

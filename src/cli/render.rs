@@ -57,7 +57,7 @@ pub fn check(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
     }
 }
 
-/// Placeholders listed on stderr; a large fleet has three per workload, and
+/// Placeholders listed on stderr; a large fleet has four per workload, and
 /// the full list is in the GitOps tree and the JSON output.
 const PENDING_LISTED: usize = 12;
 
