@@ -697,11 +697,11 @@ fn a_large_fleet_lists_a_few_placeholders_and_says_where_the_rest_are() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("... and 6 more (all of them are in azure/pending-values.json)")
+        text(&out.stderr).contains("... and 12 more (all of them are in azure/pending-values.json)")
     );
     let listed: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(tree.join("azure/pending-values.json")).expect("pending file"),
     )
     .expect("json");
-    assert_eq!(listed.as_array().map(Vec::len), Some(18));
+    assert_eq!(listed.as_array().map(Vec::len), Some(24));
 }
