@@ -496,6 +496,19 @@ fn check_profile(p: &EngineProfile, dir_name: &str, f: &TemplateFile, diags: &mu
             spans().map(|s| s.default_version.span()),
         );
     }
+    // Secret names become Key Vault secret names and keys of the synced
+    // Secret, like the blueprint's own: Key Vault refuses `_` and `.`.
+    for (i, secret) in p.secrets.iter().enumerate() {
+        if !crate::blueprint::rules::is_dns_label(&secret.name, 63) {
+            report(
+                format!("secret name `{}` is not valid", secret.name),
+                "use lower-case letters, digits and '-' (at most 63): the name becomes a Key Vault secret name (letters, digits and '-' only) and a key of the Kubernetes Secret",
+                spans()
+                    .and_then(|s| s.secrets.get(i))
+                    .map(|s| s.name.span()),
+            );
+        }
+    }
     for (version, image) in &p.versions {
         if !is_pinned(image) {
             report(
@@ -524,6 +537,14 @@ struct ProfileSpans {
     name: toml::Spanned<String>,
     default_version: toml::Spanned<String>,
     versions: BTreeMap<String, toml::Spanned<String>>,
+    #[serde(default)]
+    secrets: Vec<SecretSpans>,
+}
+
+/// Where a profile's `[[secrets]]` entry names its secret.
+#[derive(Deserialize)]
+struct SecretSpans {
+    name: toml::Spanned<String>,
 }
 
 /// Where `workload.toml` lists each object template.

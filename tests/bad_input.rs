@@ -691,9 +691,34 @@ fn full_disk_iops_too_high_for_size() {
         .replace("100Gi", "10Gi");
     expect_error(
         &full(&format!("{body}disk = {{ iops = 20000 }}\n")),
-        "fast-ssd with 10 GiB allows 3000..=5000 IOPS, found 20000",
+        "fast-ssd with 10 GiB allows 3000 to 5000 IOPS, found 20000",
         13,
         17,
+    );
+}
+
+#[test]
+fn disk_performance_hints_point_the_right_way() {
+    let body = FULL_OK.replace("balanced", "fast-ssd");
+    let hint_of = |disk: &str, message: &str| {
+        let d = diagnose(&full(&format!("{body}disk = {disk}\n")));
+        let e = d
+            .iter()
+            .find(|d| d.is_error() && d.message.contains(message))
+            .unwrap_or_else(|| panic!("no {message:?} in {d:#?}"));
+        e.hint.clone().unwrap_or_default()
+    };
+    let low = hint_of("{ iops = 100 }", "allows 3000 to 50000 IOPS, found 100");
+    assert!(low.contains("at least 3000 IOPS; raise iops"), "{low}");
+    let high = hint_of("{ iops = 60000 }", "allows 3000 to 50000 IOPS, found 60000");
+    assert!(high.contains("grow the disk or lower iops"), "{high}");
+    let high = hint_of(
+        "{ iops = 3000, throughput_mbps = 5000 }",
+        "fast-ssd with 3000 IOPS allows 125 to 750 MBps, found 5000",
+    );
+    assert!(
+        high.contains("raise iops or lower throughput_mbps"),
+        "{high}"
     );
 }
 

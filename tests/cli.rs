@@ -456,7 +456,8 @@ fn platform_data_errors_name_file_line_and_column() {
     let profile = builtin("engines/valkey/profile.toml")
         .replace("aliases = [\"redis\"]\n", "")
         .replace("default_version = \"8.1\"", "default_version = \"9.0\"")
-        .replace("valkey:8.0.2\"", "valkey:latest\"");
+        .replace("valkey:8.0.2\"", "valkey:latest\"")
+        .replace("name = \"password\"", "name = \"password.v2\"");
     std::fs::write(dir.join("engines/keydb/profile.toml"), &profile).expect("write");
     std::fs::write(
         dir.join("engines/keydb/pod.yaml.j2"),
@@ -498,6 +499,10 @@ fn platform_data_errors_name_file_line_and_column() {
             format!("engines/keydb/profile.toml:{}:9", line_of("valkey:latest")),
         ),
         (
+            "secret name `password.v2` is not valid",
+            format!("engines/keydb/profile.toml:{}:8", line_of("password.v2")),
+        ),
+        (
             "workload.toml lists `kubernetes/ns.yaml.j2`, which is not a template",
             "workload.toml:6:3".to_string(),
         ),
@@ -505,7 +510,7 @@ fn platform_data_errors_name_file_line_and_column() {
         assert!(err.contains(message), "no {message:?} in:\n{err}");
         assert!(err.contains(&location), "no {location} in:\n{err}");
     }
-    assert!(err.contains("4 errors"), "{err}");
+    assert!(err.contains("5 errors"), "{err}");
 }
 
 #[test]
@@ -697,7 +702,8 @@ fn a_large_fleet_lists_a_few_placeholders_and_says_where_the_rest_are() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("... and 12 more (all of them are in azure/pending-values.json)")
+        text(&out.stderr)
+            .contains("... and 12 more (all of them are in azure/pending-values.json)")
     );
     let listed: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(tree.join("azure/pending-values.json")).expect("pending file"),

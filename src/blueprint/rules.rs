@@ -14,7 +14,7 @@ use super::{Quantity, Redundancy, Spanned, Tier, did_you_mean};
 /// caps StatefulSet names at 52) must still fit Kubernetes' limits.
 pub const MAX_WORKLOAD_NAME: usize = 40;
 
-fn is_dns_label(s: &str, max: usize) -> bool {
+pub(crate) fn is_dns_label(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
         && s.bytes()

@@ -106,7 +106,25 @@ pub(super) fn decide(
             if let Some(i) = &spec.disk.iops
                 && (want_iops < p.min_iops || want_iops > max_iops)
             {
-                c.error(i.span.clone(), format!("{tier} with {gib} GiB allows {}..={max_iops} IOPS, found {want_iops}", p.min_iops), format!("Azure allows at most {} IOPS per GiB on {sku}; grow the disk or lower iops", p.max_iops_per_gib));
+                let hint = if want_iops < p.min_iops {
+                    format!(
+                        "{sku} always provisions at least {} IOPS; raise iops, or leave it out for the default",
+                        p.min_iops
+                    )
+                } else {
+                    format!(
+                        "Azure allows at most {} IOPS per GiB on {sku} ({} in all); grow the disk or lower iops",
+                        p.max_iops_per_gib, p.max_iops
+                    )
+                };
+                c.error(
+                    i.span.clone(),
+                    format!(
+                        "{tier} with {gib} GiB allows {} IOPS, found {want_iops}",
+                        range(p.min_iops, max_iops)
+                    ),
+                    hint,
+                );
             }
             let max_mbps = p
                 .max_mbps
@@ -120,7 +138,25 @@ pub(super) fn decide(
             if let Some(m) = &spec.disk.throughput_mbps
                 && (want_mbps < p.min_mbps || want_mbps > max_mbps)
             {
-                c.error(m.span.clone(), format!("{tier} with {want_iops} IOPS allows {}..={max_mbps} MBps, found {want_mbps}", p.min_mbps), format!("throughput may be at most {} MBps per provisioned IOPS", p.max_mbps_per_iops));
+                let hint = if want_mbps < p.min_mbps {
+                    format!(
+                        "{sku} always provisions at least {} MBps; raise throughput_mbps, or leave it out for the default",
+                        p.min_mbps
+                    )
+                } else {
+                    format!(
+                        "throughput may be at most {} MBps per provisioned IOPS ({} in all); raise iops or lower throughput_mbps",
+                        p.max_mbps_per_iops, p.max_mbps
+                    )
+                };
+                c.error(
+                    m.span.clone(),
+                    format!(
+                        "{tier} with {want_iops} IOPS allows {} MBps, found {want_mbps}",
+                        range(p.min_mbps, max_mbps)
+                    ),
+                    hint,
+                );
             }
             parameters.insert("DiskIOPSReadWrite".into(), want_iops.to_string());
             parameters.insert("DiskMBpsReadWrite".into(), want_mbps.to_string());
@@ -204,6 +240,15 @@ pub(super) fn decide(
         mbps,
         zone_redundant_disk: zrs,
     })
+}
+
+/// `3000 to 50000`, or `only 125` when the bounds meet.
+fn range(min: u64, max: u64) -> String {
+    if min >= max {
+        format!("only {min}")
+    } else {
+        format!("{min} to {max}")
+    }
 }
 
 /// FNV-1a: a tiny, stable hash for names (not for security).
