@@ -668,9 +668,53 @@ fn full_vm_size_too_small() {
         &full(&format!(
             "{FULL_OK}resources = {{ cpu = \"4\", memory = \"16Gi\" }}\nnode_pool = {{ vm_size = \"Standard_D2ds_v5\" }}\n"
         )),
-        "Standard_D2ds_v5 (2 vCPU, 8 GiB) cannot fit",
+        "Standard_D2ds_v5 leaves 1.40 CPU / 6.1 GiB for pods, less than the requests of cpu 4 and memory 16Gi",
         14,
         25,
+    );
+}
+
+#[test]
+fn vm_sizes_leave_room_for_what_aks_reserves() {
+    // 63.5 of 64 cores: AKS keeps 740m for the kubelet on 64 cores, so no
+    // listed size can run this pod.
+    expect_error(
+        &full(&format!(
+            "{FULL_OK}resources = {{ cpu = \"63.5\", memory = \"200Gi\" }}\n"
+        )),
+        "no VM size in azure/vm-sizes.toml leaves room for cpu 63.5 and memory 200Gi",
+        7,
+        1,
+    );
+    // 4 cores are enough for 3.5 CPU on paper, not after reservations.
+    let s = compiled(&full(&format!(
+        "{FULL_OK}resources = {{ cpu = \"3.5\", memory = \"12Gi\" }}\n"
+    )));
+    assert_eq!(s.node_pools[0].vm_size, "Standard_D8ds_v5");
+    // A size written in another case is the listed size...
+    let s = compiled(&full(&format!(
+        "{FULL_OK}node_pool = {{ vm_size = \"Standard_D8DS_V5\" }}\n"
+    )));
+    assert_eq!(s.node_pools[0].vm_size, "Standard_D8ds_v5");
+    // ...but the prefix is checked as Azure spells it, with a suggestion.
+    let d = diagnose(&full(&format!(
+        "{FULL_OK}node_pool = {{ vm_size = \"standard_d8ds_v5\" }}\n"
+    )));
+    let e = d.iter().find(|d| d.is_error()).expect("error");
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("did you mean \"Standard_d8ds_v5\"?")
+    );
+    // A size stateplan does not list is accepted with a warning.
+    let d = diagnose(&full(&format!(
+        "{FULL_OK}node_pool = {{ vm_size = \"Standard_D4s_v3\" }}\n"
+    )));
+    assert!(!d.iter().any(Diagnostic::is_error), "{d:#?}");
+    assert!(
+        d.iter().any(|d| d
+            .message
+            .contains("Standard_D4s_v3 is not in azure/vm-sizes.toml")),
+        "{d:#?}"
     );
 }
 

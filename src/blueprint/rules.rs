@@ -224,14 +224,21 @@ pub(crate) fn check_vm_size(r: &mut Reader, s: &Spanned<String>) {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     });
     if !ok {
+        let recased = v
+            .get(..9)
+            .filter(|p| p.eq_ignore_ascii_case("Standard_"))
+            .map(|_| format!("Standard_{}", &v[9..]));
         r.error(
             s.span.clone(),
             format!("vm_size `{v}` is not an Azure VM size"),
         )
-        .hint = Some(
-            "VM sizes look like \"Standard_E8ds_v5\" (az vm list-sizes -l <location> -o table)"
-                .into(),
-        );
+        .hint = Some(match recased {
+            Some(fixed) => format!("did you mean \"{fixed}\"?"),
+            None => {
+                "VM sizes look like \"Standard_E8ds_v5\" (az vm list-sizes -l <location> -o table)"
+                    .into()
+            }
+        });
     }
 }
 

@@ -8,10 +8,16 @@ use crate::blueprint::{Redundancy, WorkloadSpec};
 use crate::catalog::VmSize;
 use crate::diagnostics::Diagnostic;
 
-/// Headroom kept on every node for the kubelet's reservation, the eviction
-/// threshold and the AKS daemonsets (CNI, CSI drivers, kube-proxy, monitoring).
-const SYSTEM_CPU_MILLIS: u64 = 500;
-const SYSTEM_MEMORY_MIB: u64 = 1536;
+/// What the AKS daemonsets on a database node request (kube-proxy, the CNI,
+/// the Azure Disk and Files CSI drivers, cloud-node-manager, and room for
+/// monitoring and security agents such as Container Insights or Defender).
+const DAEMONSET_CPU_MILLIS: u64 = 500;
+const DAEMONSET_MEMORY_MIB: u64 = 1024;
+/// The kubelet's hard eviction threshold on AKS (memory.available < 100Mi).
+const EVICTION_MEMORY_MIB: u64 = 100;
+/// Share of a VM's nominal memory the kernel reports as the node's capacity
+/// (firmware and kernel keep the rest): about 97.5% on Dv5/Ev5 sizes.
+const VISIBLE_MEMORY_PERMILLE: u64 = 975;
 /// Memory per vCPU from which the memory-optimised family is cheaper.
 const MEMORY_FAMILY_MIB_PER_CPU: u64 = 6 * 1024;
 const DEFAULT_OS_DISK_GB: u32 = 128;
@@ -43,40 +49,58 @@ pub(super) fn decide(
     let needs_premium =
         storage.provisioner == "disk.csi.azure.com" && storage.sku.starts_with("Premium") || ultra;
 
-    // VM size.
-    let need_cpu = res.cpu_millis + SYSTEM_CPU_MILLIS;
-    let need_mem = res.memory_mib + SYSTEM_MEMORY_MIB;
+    // VM size. One replica runs per node, so the node must leave room for
+    // the pod after what AKS reserves and runs on every node.
+    let max_pods = np
+        .max_pods
+        .as_ref()
+        .map_or(DEFAULT_MAX_PODS, |v| v.value as u32);
+    let fits_requests = |s: &VmSize| {
+        let (cpu, mib) = allocatable(s, max_pods);
+        cpu >= res.cpu_millis && mib >= res.memory_mib
+    };
     let vm_size = match &np.vm_size {
         Some(v) => {
-            if let Some(known) = c
+            let known = c
                 .catalog
                 .vm_sizes
                 .iter()
-                .find(|s| s.name.eq_ignore_ascii_case(&v.value))
-            {
-                if u64::from(known.vcpus) * 1000 < need_cpu
-                    || u64::from(known.memory_gib) * 1024 < need_mem
-                {
-                    c.error(v.span.clone(), format!("{} ({} vCPU, {} GiB) cannot fit requests of cpu {} and memory {} plus node overhead", known.name, known.vcpus, known.memory_gib, res.cpu, res.memory), "choose a larger vm_size or lower resources");
+                .find(|s| s.name.eq_ignore_ascii_case(&v.value));
+            match known {
+                Some(known) => {
+                    if !fits_requests(known) {
+                        c.error(v.span.clone(), format!("{} leaves {} for pods, less than the requests of cpu {} and memory {}", known.name, describe_allocatable(allocatable(known, max_pods)), res.cpu, res.memory), "AKS reserves CPU and memory for the kubelet and its daemonsets on every node; choose a larger vm_size or lower resources");
+                    }
+                    if ultra && !known.ultra_ssd {
+                        c.error(
+                            v.span.clone(),
+                            format!("{} does not support Ultra Disk", known.name),
+                            "choose a size with Ultra Disk support, e.g. Standard_E8ds_v5",
+                        );
+                    }
+                    if needs_premium && !known.premium_io {
+                        c.error(v.span.clone(), format!("{} cannot attach {} disks (no premium storage support)", known.name, storage.sku), "choose a size with an 's' in its features, e.g. Standard_D8ds_v5 or Standard_E8ds_v5");
+                    }
                 }
-                if ultra && !known.ultra_ssd {
-                    c.error(
-                        v.span.clone(),
-                        format!("{} does not support Ultra Disk", known.name),
-                        "choose a size with Ultra Disk support, e.g. Standard_E8ds_v5",
-                    );
+                None => {
+                    if needs_premium && !supports_premium(&v.value) {
+                        c.error(v.span.clone(), format!("{} cannot attach {} disks (no premium storage support)", v.value, storage.sku), "choose a size with an 's' in its features, e.g. Standard_D8ds_v5 or Standard_E8ds_v5");
+                    } else {
+                        c.warn(v.span.clone(), format!("{} is not in azure/vm-sizes.toml, so whether it fits cpu {} and memory {} is not checked offline", v.value, res.cpu, res.memory), "apply checks that the size exists in the location; add it to the platform team's azure/vm-sizes.toml to have it checked here");
+                    }
                 }
             }
-            if needs_premium && !supports_premium(&v.value) {
-                c.error(v.span.clone(), format!("{} cannot attach {} disks (no premium storage support)", v.value, storage.sku), "choose a size with an 's' in its features, e.g. Standard_D8ds_v5 or Standard_E8ds_v5");
-            }
+            let name = known.map_or_else(|| v.value.clone(), |k| k.name.clone());
             decisions.push(Decision {
                 topic: "vm-size".into(),
-                choice: v.value.clone(),
+                choice: match known {
+                    Some(k) => format!("{name} ({} vCPU, {} GiB; {} for pods)", k.vcpus, k.memory_gib, describe_allocatable(allocatable(k, max_pods))),
+                    None => name.clone(),
+                },
                 rule: "blueprint node_pool.vm_size".into(),
-                reason: "Set explicitly in the blueprint; checked offline for premium-storage support, and against Azure's resource SKUs for the location at apply time.".into(),
+                reason: "Set explicitly in the blueprint; checked offline against azure/vm-sizes.toml (capacity, premium storage, Ultra Disk), and against Azure's resource SKUs for the location at apply time.".into(),
             });
-            v.value.clone()
+            name
         }
         None => {
             let per_cpu = res.memory_mib * 1000 / res.cpu_millis.max(1);
@@ -85,12 +109,7 @@ pub(super) fn decide(
             } else {
                 "general"
             };
-            let fits = |s: &&VmSize| {
-                u64::from(s.vcpus) * 1000 >= need_cpu
-                    && u64::from(s.memory_gib) * 1024 >= need_mem
-                    && s.premium_io
-                    && (!ultra || s.ultra_ssd)
-            };
+            let fits = |s: &&VmSize| fits_requests(s) && s.premium_io && (!ultra || s.ultra_ssd);
             let mut candidates: Vec<&VmSize> = c
                 .catalog
                 .vm_sizes
@@ -103,19 +122,20 @@ pub(super) fn decide(
             }
             candidates.sort_by_key(|s| (s.vcpus, s.memory_gib));
             let Some(size) = candidates.first() else {
-                c.error(spec.span.clone(), format!("no VM size in azure/vm-sizes.toml fits cpu {} and memory {} plus node overhead", res.cpu, res.memory), "lower resources, or set node_pool.vm_size");
+                c.error(spec.span.clone(), format!("no VM size in azure/vm-sizes.toml leaves room for cpu {} and memory {} on a node", res.cpu, res.memory), "AKS reserves CPU and memory for the kubelet and its daemonsets on every node; lower resources, or set node_pool.vm_size to a larger size");
                 return None;
             };
+            let reserved_cpu = kube_reserved_cpu_millis(u64::from(size.vcpus));
             decisions.push(Decision {
                 topic: "vm-size".into(),
-                choice: format!("{} ({} vCPU, {} GiB)", size.name, size.vcpus, size.memory_gib),
+                choice: format!("{} ({} vCPU, {} GiB; {} for pods)", size.name, size.vcpus, size.memory_gib, describe_allocatable(allocatable(size, max_pods))),
                 rule: format!(
-                    "smallest {} size with premium storage fitting requests + {SYSTEM_CPU_MILLIS}m CPU / {SYSTEM_MEMORY_MIB}Mi node overhead",
+                    "smallest {} size with premium storage whose allocatable CPU and memory hold the requests",
                     if family == "memory" { "memory-optimised" } else { "general-purpose" }
                 ).into(),
                 reason: format!(
-                    "Requests are cpu {} and memory {} ({} MiB per vCPU; {} GiB per vCPU or more picks the memory-optimised Edsv5 family, else general-purpose Ddsv5). One replica runs per node, so the node must hold the pod plus what AKS reserves for the kubelet and daemonsets.",
-                    res.cpu, res.memory, per_cpu, MEMORY_FAMILY_MIB_PER_CPU / 1024
+                    "Requests are cpu {} and memory {} ({} MiB per vCPU; {} GiB per vCPU or more picks the memory-optimised Edsv5 family, else general-purpose Ddsv5). One replica runs per node; from each node AKS reserves {reserved_cpu}m CPU for the kubelet (by core count), 20 MB per pod (max {max_pods}) + 50 MB of memory and a {EVICTION_MEMORY_MIB}Mi eviction threshold, the kernel keeps about {}% of memory, and {DAEMONSET_CPU_MILLIS}m / {DAEMONSET_MEMORY_MIB}Mi is left for the AKS daemonsets.",
+                    res.cpu, res.memory, per_cpu, MEMORY_FAMILY_MIB_PER_CPU / 1024, (1000 - VISIBLE_MEMORY_PERMILLE) as f64 / 10.0
                 ).into(),
             });
             size.name.clone()
@@ -196,10 +216,6 @@ pub(super) fn decide(
         .os_disk_size_gb
         .as_ref()
         .map_or(DEFAULT_OS_DISK_GB, |v| v.value as u32);
-    let max_pods = np
-        .max_pods
-        .as_ref()
-        .map_or(DEFAULT_MAX_PODS, |v| v.value as u32);
 
     decisions.push(Decision {
         topic: "node-pool".into(),
@@ -242,6 +258,43 @@ pub(super) fn decide(
         labels,
         workloads: vec![spec.name.value.clone()],
     })
+}
+
+/// CPU AKS reserves for the kubelet and the OS on a node with `vcpus`
+/// cores: 60m for the first core, 100m for two, 140m for four, then 10m
+/// for every further core (the AKS "resource reservations" table: 180m at
+/// 8 cores, 740m at 64).
+fn kube_reserved_cpu_millis(vcpus: u64) -> u64 {
+    match vcpus {
+        0 | 1 => 60,
+        2 | 3 => 100,
+        n => 140 + 10 * (n - 4),
+    }
+}
+
+/// What a node of `size` leaves for pods, in millicores and MiB: capacity
+/// minus AKS's kubelet reservation (CPU by core count; memory 20 MB per pod
+/// of `max_pods` plus 50 MB), the eviction threshold and the daemonsets.
+fn allocatable(size: &VmSize, max_pods: u32) -> (u64, u64) {
+    let vcpus = u64::from(size.vcpus);
+    let cpu = (vcpus * 1000).saturating_sub(kube_reserved_cpu_millis(vcpus) + DAEMONSET_CPU_MILLIS);
+    let capacity_mib = u64::from(size.memory_gib) * 1024 * VISIBLE_MEMORY_PERMILLE / 1000;
+    // 20 MB per pod + 50 MB, in MiB (1 MB = 0.954 MiB), capped at a quarter
+    // of the node as AKS does.
+    let kube_reserved_mib =
+        ((20 * u64::from(max_pods) + 50) * 1_000_000 / (1 << 20)).min(capacity_mib / 4);
+    let memory =
+        capacity_mib.saturating_sub(kube_reserved_mib + EVICTION_MEMORY_MIB + DAEMONSET_MEMORY_MIB);
+    (cpu, memory)
+}
+
+/// `3.4 CPU / 12.9 GiB`.
+fn describe_allocatable((cpu, mib): (u64, u64)) -> String {
+    format!(
+        "{:.2} CPU / {:.1} GiB",
+        cpu as f64 / 1000.0,
+        mib as f64 / 1024.0
+    )
 }
 
 /// Premium storage support from the size name: the feature letters after the
