@@ -408,7 +408,32 @@ fn init_writes_a_blueprint_that_checks_for_every_engine() {
         );
         let again = stateplan(&["init", "--engine", &engine, &f]);
         assert_eq!(again.status.code(), Some(1), "init must not overwrite");
+        let written = std::fs::read_to_string(&file).expect("written");
+        assert!(written.ends_with('\n') && !written.ends_with("\n\n\n"));
     }
+}
+
+#[test]
+fn init_refuses_what_check_would_refuse() {
+    let dir = tempdir("init-bad");
+    for name in ["Orders_DB", "a\" = 1\n[x", "-db", &"n".repeat(41)] {
+        let file = dir.join("bp.toml");
+        let out = stateplan(&["init", &format!("--name={name}"), &file.to_string_lossy()]);
+        assert_eq!(out.status.code(), Some(1), "{name:?}");
+        assert!(
+            text(&out.stderr).contains("is not valid"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(!file.exists(), "nothing written for {name:?}");
+    }
+    let out = stateplan(&["init", "--engine", "postgress", "-"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("did you mean `postgres`?"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

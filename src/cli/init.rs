@@ -35,13 +35,29 @@ pub fn run(out: &Output, templates: Option<&Path>, args: InitArgs) -> u8 {
     };
     let Some(engine) = catalog.engine(&args.engine) else {
         let names: Vec<&str> = catalog.engine_names().collect();
+        let suggestion = crate::blueprint::did_you_mean(&args.engine, names.iter().copied())
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
         out.note(&format!(
-            "error: unknown engine `{}`\nhelp: engines: {}",
+            "error: unknown engine `{}`\nhelp: {suggestion}engines: {}",
             args.engine,
             names.join(", ")
         ));
         return EXIT_ERROR;
     };
+    // The name becomes a TOML table key and the workload's name: refuse
+    // what `check` would refuse, before writing a file that fails it.
+    if !crate::blueprint::rules::is_dns_label(
+        &args.name,
+        crate::blueprint::rules::MAX_WORKLOAD_NAME,
+    ) {
+        out.note(&format!(
+            "error: workload name `{}` is not valid\nhelp: use at most {} lower-case letters, digits and '-', not starting or ending with '-', e.g. orders-db",
+            args.name.escape_debug(),
+            crate::blueprint::rules::MAX_WORKLOAD_NAME
+        ));
+        return EXIT_ERROR;
+    }
     let Some(starter) = catalog.file("starter.toml.j2") else {
         out.note("error: the templates have no starter.toml.j2");
         return EXIT_ERROR;
@@ -54,7 +70,8 @@ pub fn run(out: &Output, templates: Option<&Path>, args: InitArgs) -> u8 {
         minijinja::context! { engine => Value::from(Serde(engine.as_ref())), name => args.name, file => file_name.clone() },
     );
     let text = match text {
-        Ok(t) => t,
+        Ok(t) if t.ends_with('\n') => t,
+        Ok(t) => t + "\n",
         Err(e) => {
             out.note(&format!(
                 "error: {} (line {}): {e}",
