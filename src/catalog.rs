@@ -357,6 +357,14 @@ impl Catalog {
                 Ok(p) => {
                     let before = diags.len();
                     check_profile(&p, &dir_name, &f, &mut diags);
+                    let pod = format!("engines/{dir_name}/pod.yaml.j2");
+                    if !files.contains_key(&pod) {
+                        diags.push(
+                            Diagnostic::error(format!("engine `{dir_name}` has no pod template {pod}"))
+                                .in_file(f.display_path())
+                                .hint("every engine needs a pod.yaml.j2 next to its profile.toml (its containers, volumes and config files); `stateplan templates show engines/postgres/pod.yaml.j2` prints a built-in one to start from"),
+                        );
+                    }
                     if diags.len() == before {
                         for a in &p.aliases {
                             aliases.insert(a.clone(), p.name.clone());

@@ -489,6 +489,15 @@ fn platform_data_errors_name_file_line_and_column() {
         builtin("engines/valkey/pod.yaml.j2"),
     )
     .expect("write");
+    // An engine with a profile but no pod template.
+    std::fs::create_dir_all(dir.join("engines/nopod")).expect("mkdir");
+    std::fs::write(
+        dir.join("engines/nopod/profile.toml"),
+        builtin("engines/valkey/profile.toml")
+            .replace("name = \"valkey\"", "name = \"nopod\"")
+            .replace("aliases = [\"redis\"]\n", ""),
+    )
+    .expect("write");
     let manifest =
         builtin("workload.toml").replace("kubernetes/namespace.yaml.j2", "kubernetes/ns.yaml.j2");
     std::fs::write(dir.join("workload.toml"), manifest).expect("write");
@@ -531,11 +540,15 @@ fn platform_data_errors_name_file_line_and_column() {
             "workload.toml lists `kubernetes/ns.yaml.j2`, which is not a template",
             "workload.toml:6:3".to_string(),
         ),
+        (
+            "engine `nopod` has no pod template engines/nopod/pod.yaml.j2",
+            "--> ".to_string() + &dir.join("engines/nopod/profile.toml").to_string_lossy(),
+        ),
     ] {
         assert!(err.contains(message), "no {message:?} in:\n{err}");
         assert!(err.contains(&location), "no {location} in:\n{err}");
     }
-    assert!(err.contains("5 errors"), "{err}");
+    assert!(err.contains("6 errors"), "{err}");
 }
 
 #[test]
