@@ -284,6 +284,12 @@ pub struct VmSize {
     pub family: String,
     pub premium_io: bool,
     pub ultra_ssd: bool,
+    /// Throughput limits to disks without host caching (Premium SSD v2,
+    /// Ultra Disk); `None` when the platform's list does not say.
+    #[serde(default)]
+    pub max_uncached_iops: Option<u64>,
+    #[serde(default)]
+    pub max_uncached_mbps: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

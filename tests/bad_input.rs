@@ -961,6 +961,44 @@ fn placement_keeps_every_replica_able_to_come_back() {
 }
 
 #[test]
+fn disk_performance_matches_what_the_vm_drives() {
+    let fast = FULL_OK.replace("balanced", "fast-ssd");
+    let class = |s: &compile::DesiredState| {
+        let p = &s.workloads[0].storage_class.parameters;
+        (
+            p["DiskIOPSReadWrite"].clone(),
+            p["DiskMBpsReadWrite"].clone(),
+        )
+    };
+    // The tier default (5000 IOPS / 200 MBps) on a D2ds_v5 (3750 / 85
+    // uncached): lowered, but never below the tier's free baseline.
+    let s = compiled(&full(&format!(
+        "{fast}resources = {{ cpu = \"1\", memory = \"4Gi\" }}\n"
+    )));
+    assert_eq!(s.node_pools[0].vm_size, "Standard_D2ds_v5");
+    assert_eq!(class(&s), ("3750".into(), "125".into()));
+    // Asked-for performance picks a VM that drives it.
+    let s = compiled(&full(&format!(
+        "{fast}resources = {{ cpu = \"1\", memory = \"4Gi\" }}\ndisk = {{ iops = 12000, throughput_mbps = 500 }}\n"
+    )));
+    assert_eq!(s.node_pools[0].vm_size, "Standard_D16ds_v5");
+    assert_eq!(class(&s), ("12000".into(), "500".into()));
+    // With the VM size set too, it is kept, with a warning.
+    let d = diagnose(&full(&format!(
+        "{fast}disk = {{ iops = 12000 }}\nnode_pool = {{ vm_size = \"Standard_D4ds_v5\" }}\n"
+    )));
+    assert!(!d.iter().any(Diagnostic::is_error), "{d:#?}");
+    let w = d
+        .iter()
+        .find(|d| {
+            d.message
+                .contains("Standard_D4ds_v5 drives at most 6400 IOPS")
+        })
+        .unwrap_or_else(|| panic!("{d:#?}"));
+    assert_eq!((w.line, w.column), (Some(13), Some(17)));
+}
+
+#[test]
 fn zonal_with_three_zones() {
     let body = FULL_OK.replace("zone-redundant", "zonal");
     expect_error(

@@ -262,6 +262,8 @@ impl Compiler<'_> {
 
         // Node pool.
         let pool = pool::decide(self, spec, &resources, &storage, &mut decisions)?;
+        let mut storage = storage;
+        storage::fit_to_vm(self, spec, &mut storage, &pool.vm_size, &mut decisions);
 
         // Spread.
         let zone_spread = spec.redundancy.value == Redundancy::ZoneRedundant && replicas > 1;

@@ -110,15 +110,33 @@ pub(super) fn decide(
                 "general"
             };
             let fits = |s: &&VmSize| fits_requests(s) && s.premium_io && (!ultra || s.ultra_ssd);
-            let mut candidates: Vec<&VmSize> = c
-                .catalog
-                .vm_sizes
-                .iter()
-                .filter(|s| s.family == family)
-                .filter(fits)
-                .collect();
-            if candidates.is_empty() {
-                candidates = c.catalog.vm_sizes.iter().filter(fits).collect();
+            // Disk performance the blueprint asks for must reach the disk:
+            // a disk without host caching is limited by the VM. Preferred
+            // in this order: family and disk, any family and disk, family,
+            // any size that fits.
+            let explicit_iops = storage.iops.filter(|_| spec.disk.iops.is_some());
+            let explicit_mbps = storage.mbps.filter(|_| spec.disk.throughput_mbps.is_some());
+            let drives_disk = |s: &&VmSize| {
+                explicit_iops
+                    .zip(s.max_uncached_iops)
+                    .is_none_or(|(d, m)| m >= d)
+                    && explicit_mbps
+                        .zip(s.max_uncached_mbps)
+                        .is_none_or(|(d, m)| m >= d)
+            };
+            let mut candidates: Vec<&VmSize> = Vec::new();
+            for pass in 0..4 {
+                candidates = c
+                    .catalog
+                    .vm_sizes
+                    .iter()
+                    .filter(fits)
+                    .filter(|s| pass % 2 == 1 || s.family == family)
+                    .filter(|s| pass >= 2 || drives_disk(s))
+                    .collect();
+                if !candidates.is_empty() {
+                    break;
+                }
             }
             candidates.sort_by_key(|s| (s.vcpus, s.memory_gib));
             let Some(size) = candidates.first() else {
@@ -134,8 +152,13 @@ pub(super) fn decide(
                     if family == "memory" { "memory-optimised" } else { "general-purpose" }
                 ).into(),
                 reason: format!(
-                    "Requests are cpu {} and memory {} ({} MiB per vCPU; {} GiB per vCPU or more picks the memory-optimised Edsv5 family, else general-purpose Ddsv5). One replica runs per node; from each node AKS reserves {reserved_cpu}m CPU for the kubelet (by core count), 20 MB per pod (max {max_pods}) + 50 MB of memory and a {EVICTION_MEMORY_MIB}Mi eviction threshold, the kernel keeps about {}% of memory, and {DAEMONSET_CPU_MILLIS}m / {DAEMONSET_MEMORY_MIB}Mi is left for the AKS daemonsets.",
-                    res.cpu, res.memory, per_cpu, MEMORY_FAMILY_MIB_PER_CPU / 1024, (1000 - VISIBLE_MEMORY_PERMILLE) as f64 / 10.0
+                    "Requests are cpu {} and memory {} ({} MiB per vCPU; {} GiB per vCPU or more picks the memory-optimised Edsv5 family, else general-purpose Ddsv5). One replica runs per node; from each node AKS reserves {reserved_cpu}m CPU for the kubelet (by core count), 20 MB per pod (max {max_pods}) + 50 MB of memory and a {EVICTION_MEMORY_MIB}Mi eviction threshold, the kernel keeps about {}% of memory, and {DAEMONSET_CPU_MILLIS}m / {DAEMONSET_MEMORY_MIB}Mi is left for the AKS daemonsets.{}",
+                    res.cpu, res.memory, per_cpu, MEMORY_FAMILY_MIB_PER_CPU / 1024, (1000 - VISIBLE_MEMORY_PERMILLE) as f64 / 10.0,
+                    if explicit_iops.is_some() || explicit_mbps.is_some() {
+                        " The size must also drive the disk performance the blueprint asks for (its limits for disks without host caching, from azure/vm-sizes.toml)."
+                    } else {
+                        ""
+                    }
                 ).into(),
             });
             size.name.clone()

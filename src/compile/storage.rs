@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{Compiler, Decision, StorageClassPlan};
-use crate::blueprint::{Redundancy, WorkloadSpec};
+use crate::blueprint::{Redundancy, Spanned, Tier, WorkloadSpec};
 use crate::catalog::EngineProfile;
 
 pub(super) fn decide(
@@ -182,24 +182,18 @@ pub(super) fn decide(
         "Immediate"
     };
     let zrs = sku.ends_with("_ZRS");
-    let fingerprint = format!(
-        "{}|{binding_mode}|{:?}|{:?}",
-        t.provisioner, parameters, t.mount_options
-    );
-    let name = format!(
-        "stateplan-{}{}-{:08x}",
-        tier.name(),
-        if zrs { "-zrs" } else { "" },
-        fnv1a(&fingerprint) as u32
+    let name = class_name(
+        tier,
+        zrs,
+        &t.provisioner,
+        binding_mode,
+        &parameters,
+        &t.mount_options,
     );
 
-    let perf = match (iops, mbps) {
-        (Some(i), Some(m)) => format!(", {i} IOPS, {m} MBps"),
-        _ => String::new(),
-    };
     decisions.push(Decision {
         topic: "disk".into(),
-        choice: format!("{sku}{perf} ({} {gib} GiB per replica, {})", t.provisioner, t.access_mode),
+        choice: disk_choice(&sku, iops.zip(mbps), &t.provisioner, gib, &t.access_mode),
         rule: format!(
             "tier {tier}{}",
             if shared_zr {
@@ -240,6 +234,152 @@ pub(super) fn decide(
         mbps,
         zone_redundant_disk: zrs,
     })
+}
+
+/// What `explain` shows as the disk: SKU, provisioned performance, size.
+fn disk_choice(
+    sku: &str,
+    perf: Option<(u64, u64)>,
+    provisioner: &str,
+    gib: u64,
+    access_mode: &str,
+) -> String {
+    let perf = perf.map_or_else(String::new, |(i, m)| format!(", {i} IOPS, {m} MBps"));
+    format!("{sku}{perf} ({provisioner} {gib} GiB per replica, {access_mode})")
+}
+
+/// StorageClass parameters are immutable, so the class is named by a hash
+/// of them: a changed setting yields a new class.
+fn class_name(
+    tier: Tier,
+    zrs: bool,
+    provisioner: &str,
+    binding_mode: &str,
+    parameters: &BTreeMap<String, String>,
+    mount_options: &[String],
+) -> String {
+    let fingerprint = format!("{provisioner}|{binding_mode}|{parameters:?}|{mount_options:?}");
+    format!(
+        "stateplan-{}{}-{:08x}",
+        tier.name(),
+        if zrs { "-zrs" } else { "" },
+        fnv1a(&fingerprint) as u32
+    )
+}
+
+/// Matches provisioned disk performance to the node's VM, once the pool is
+/// decided. A disk without host caching (Premium SSD v2, Ultra) is limited
+/// by the VM's uncached throughput: performance the tier gives by default
+/// is lowered to what the VM drives (never below the tier's minimum);
+/// performance the blueprint asks for is kept, with a warning when the VM
+/// cannot deliver it.
+pub(super) fn fit_to_vm(
+    c: &mut Compiler<'_>,
+    spec: &WorkloadSpec,
+    plan: &mut StorageClassPlan,
+    vm_size: &str,
+    decisions: &mut [Decision],
+) {
+    let (Some(iops), Some(mbps)) = (plan.iops, plan.mbps) else {
+        return;
+    };
+    let Some(size) = c
+        .catalog
+        .vm_sizes
+        .iter()
+        .find(|s| s.name == vm_size)
+        .cloned()
+    else {
+        return;
+    };
+    let Some(perf) = c
+        .catalog
+        .tier(spec.tier.value)
+        .and_then(|t| t.performance.clone())
+    else {
+        return;
+    };
+    let mut fit = |want: u64,
+                   max: Option<u64>,
+                   min: u64,
+                   explicit: Option<&Spanned<i64>>,
+                   what: &str,
+                   key: &str|
+     -> u64 {
+        let Some(max) = max.filter(|&m| want > m) else {
+            return want;
+        };
+        match explicit {
+            Some(v) => {
+                c.warn(v.span.clone(), format!("{vm_size} drives at most {max} {what} to a disk without host caching; this disk is provisioned for {want}"), format!("performance the VM cannot use is paid for but not delivered; lower disk.{key}, or set node_pool.vm_size to a larger size"));
+                want
+            }
+            None => max.max(min),
+        }
+    };
+    let new_iops = fit(
+        iops,
+        size.max_uncached_iops,
+        perf.min_iops,
+        spec.disk.iops.as_ref(),
+        "IOPS",
+        "iops",
+    );
+    let new_mbps = fit(
+        mbps,
+        size.max_uncached_mbps,
+        perf.min_mbps,
+        spec.disk.throughput_mbps.as_ref(),
+        "MBps",
+        "throughput_mbps",
+    );
+    // Throughput is bounded by IOPS too; lowering IOPS may lower it.
+    let new_mbps = if spec.disk.throughput_mbps.is_none() {
+        new_mbps
+            .min((new_iops as f64 * perf.max_mbps_per_iops) as u64)
+            .max(perf.min_mbps)
+    } else {
+        new_mbps
+    };
+    if (new_iops, new_mbps) == (iops, mbps) {
+        return;
+    }
+    plan.iops = Some(new_iops);
+    plan.mbps = Some(new_mbps);
+    plan.parameters
+        .insert("DiskIOPSReadWrite".into(), new_iops.to_string());
+    plan.parameters
+        .insert("DiskMBpsReadWrite".into(), new_mbps.to_string());
+    plan.name = class_name(
+        spec.tier.value,
+        plan.zone_redundant_disk,
+        &plan.provisioner,
+        &plan.binding_mode,
+        &plan.parameters,
+        &plan.mount_options,
+    );
+    for d in decisions.iter_mut() {
+        match d.topic.as_ref() {
+            "disk" => {
+                d.choice = disk_choice(
+                    &plan.sku,
+                    Some((new_iops, new_mbps)),
+                    &plan.provisioner,
+                    spec.storage.value.gib_ceil(),
+                    &plan.access_mode,
+                );
+                d.reason = format!(
+                    "{} The tier's default of {iops} IOPS / {mbps} MBps is lowered to what {vm_size} drives to a disk without host caching ({} IOPS / {} MBps): more would be paid for but not delivered. Set disk.iops / disk.throughput_mbps to ask for more; the node's VM size then grows to match.",
+                    d.reason,
+                    size.max_uncached_iops.map_or_else(|| "-".to_string(), |v| v.to_string()),
+                    size.max_uncached_mbps.map_or_else(|| "-".to_string(), |v| v.to_string()),
+                )
+                .into();
+            }
+            "storage-class" => d.choice = plan.name.clone(),
+            _ => {}
+        }
+    }
 }
 
 /// `3000 to 50000`, or `only 125` when the bounds meet.
