@@ -383,6 +383,41 @@ async fn count_change_is_an_in_place_update() {
     assert!(!plan_of(&e, &l, false).await.expect("re-plan").has_changes());
 }
 
+/// An agent pool PUT replaces the whole pool: an update must send back
+/// what stateplan does not manage (subnet, upgrade settings, version).
+#[tokio::test]
+async fn pool_update_keeps_what_stateplan_does_not_manage() {
+    let e = env().await;
+    applied(&e, &base()).await;
+    let id = format!("{CLUSTER}/agentPools/{POOL}");
+    let mut live = e.d.resource(&id).expect("pool");
+    let subnet = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/db";
+    live["properties"]["vnetSubnetID"] = json!(subnet);
+    live["properties"]["upgradeSettings"] = json!({"maxSurge": "1"});
+    live["properties"]["orchestratorVersion"] = json!("1.32.6");
+    live["properties"]["currentOrchestratorVersion"] = json!("1.32.6");
+    e.d.put_resource(&id, live);
+
+    let l = load(r#"vm_size = "Standard_E8ds_v5", count = 5"#);
+    let p = plan_of(&e, &l, false).await.expect("plan");
+    assert_eq!(p.changes[0].action, Action::Update, "{}", p.to_text());
+    apply(&e.client, &p, &ApplyOptions::default())
+        .await
+        .unwrap_or_else(|f| panic!("{f}"));
+    let after = e.d.resource(&id).expect("pool");
+    assert_eq!(after["properties"]["count"], 5);
+    assert_eq!(after["properties"]["vnetSubnetID"], subnet);
+    assert_eq!(
+        after["properties"]["upgradeSettings"],
+        json!({"maxSurge": "1"})
+    );
+    assert_eq!(
+        after["properties"]["orchestratorVersion"], "1.32.6",
+        "an update must not upgrade the pool"
+    );
+    assert!(!plan_of(&e, &l, false).await.expect("re-plan").has_changes());
+}
+
 #[tokio::test]
 async fn vm_size_change_is_a_replace_that_needs_the_flag() {
     let e = env().await;

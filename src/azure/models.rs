@@ -62,9 +62,26 @@ pub struct AgentPoolProperties {
     /// Read-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<String>,
-    /// Read-only.
+    /// The pool's Kubernetes version. stateplan never sets it: a pool is
+    /// created at the cluster's version, and an update keeps the live one
+    /// (upgrades are the platform team's, through AKS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orchestrator_version: Option<String>,
+    /// Every other property of a live pool (subnet, upgrade settings,
+    /// kubelet config, OS SKU, ...). An agent pool PUT replaces the whole
+    /// resource, so an update sends these back unchanged.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+impl AgentPoolProperties {
+    /// Properties AKS computes; sending them back in a PUT is not ours to do.
+    pub const READ_ONLY: [&'static str; 4] = [
+        "currentOrchestratorVersion",
+        "eTag",
+        "nodeImageVersion",
+        "provisioningState",
+    ];
 }
 
 /// `Microsoft.ManagedIdentity/userAssignedIdentities`.

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::client::AzureClient;
 use super::models::{
-    AgentPool, FederatedIdentityCredential, RoleAssignment, SecretSpec, UserAssignedIdentity,
+    AgentPool, AgentPoolProperties, FederatedIdentityCredential, RoleAssignment, SecretSpec,
+    UserAssignedIdentity,
 };
 use super::skus::{self, ResourceSku, SkuNeeds};
 use super::{AKS_API_VERSION, AzureError, COMPUTE_SKUS_API_VERSION};
@@ -469,8 +470,22 @@ fn mutable_changes(desired: &AgentPool, live: &AgentPool) -> Vec<FieldChange> {
 
 /// The body of an in-place update: desired, except that the autoscaler owns
 /// the count (kept, clamped to the new range).
+/// The PUT body of an in-place pool update: the desired properties over
+/// the live pool's others. An agent pool PUT replaces the whole resource;
+/// sending only what stateplan manages would drop the pool's subnet,
+/// upgrade settings or kubelet config, and a missing orchestratorVersion
+/// would move the pool to the control plane's version.
 pub(crate) fn update_body(desired: &AgentPool, live: &AgentPool) -> AgentPool {
     let mut body = desired.clone();
+    body.properties.orchestrator_version = live.properties.orchestrator_version.clone();
+    for (k, v) in &live.properties.other {
+        if !AgentPoolProperties::READ_ONLY.contains(&k.as_str()) {
+            body.properties
+                .other
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
+    }
     if desired.properties.enable_auto_scaling.unwrap_or(false) {
         let min = desired.properties.min_count.unwrap_or(0);
         let max = desired.properties.max_count.unwrap_or(u32::MAX);

@@ -118,6 +118,12 @@ fn shapes() -> Shapes {
         ("maxCount", json!(1)),
         ("osDiskSizeGB", json!(128)),
         ("osDiskType", json!("Managed")),
+        (
+            "vnetSubnetID",
+            json!(
+                "/subscriptions/x/resourceGroups/x/providers/Microsoft.Network/virtualNetworks/x/subnets/x"
+            ),
+        ),
     ] {
         agentpool_props.0.entry(k.into()).or_insert(v);
     }
@@ -897,6 +903,17 @@ async fn handle(ctx: &Ctx, req: Request<Incoming>) -> Response<Full<Bytes>> {
                                 );
                             }
                         }
+                        // A PUT replaces the pool: leaving out its subnet asks
+                        // to move it, which AKS refuses.
+                        if e["properties"].get("vnetSubnetID").is_some()
+                            && props.get("vnetSubnetID") != e["properties"].get("vnetSubnetID")
+                        {
+                            return arm_error(
+                                400,
+                                "PropertyChangeNotAllowed",
+                                "Changing property 'vnetSubnetID' is not allowed.",
+                            );
+                        }
                         let mut ez: Vec<String> =
                             serde_json::from_value(e["properties"]["availabilityZones"].clone())
                                 .unwrap_or_default();
@@ -917,8 +934,14 @@ async fn handle(ctx: &Ctx, req: Request<Incoming>) -> Response<Full<Bytes>> {
                     if let Some(m) = obj {
                         m.entry("maxPods").or_insert(json!(110));
                         m.entry("osDiskType").or_insert(json!("Managed"));
-                        m.insert("orchestratorVersion".into(), json!("1.33.2"));
-                        m.insert("currentOrchestratorVersion".into(), json!("1.33.2"));
+                        // Left out, the version is the control plane's: a
+                        // PUT without it upgrades an older pool.
+                        let version = m
+                            .get("orchestratorVersion")
+                            .cloned()
+                            .unwrap_or_else(|| json!("1.33.2"));
+                        m.insert("orchestratorVersion".into(), version.clone());
+                        m.insert("currentOrchestratorVersion".into(), version);
                         m.insert(
                             "nodeImageVersion".into(),
                             json!("AKSUbuntu-2204gen2containerd-202507.21.0"),
