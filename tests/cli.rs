@@ -108,13 +108,54 @@ fn missing_file_is_a_clear_error() {
 /// `check --output json` of a blueprint whose one workload (line 8) is
 /// `workload`: exit code and the JSON document on stdout.
 fn check_json(workload: &str) -> (Option<i32>, serde_json::Value) {
+    json_of("check", workload)
+}
+
+/// `stateplan --output json COMMAND FILE` on a blueprint whose one workload
+/// (line 8) is `workload`: exit code and the one JSON document on stdout;
+/// nothing may go to stderr.
+fn json_of(command: &str, workload: &str) -> (Option<i32>, serde_json::Value) {
     let dir = tempdir("json");
     let file = dir.join("blueprint.toml");
     std::fs::write(&file, format!("[target]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\ncluster = \"c\"\nlocation = \"westeurope\"\nkey_vault = \"kv-data\"\n[workloads]\n{workload}\n")).expect("write");
-    let out = stateplan(&["--output", "json", "check", &file.to_string_lossy()]);
-    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let out = stateplan(&["--output", "json", command, &file.to_string_lossy()]);
+    assert!(out.stderr.is_empty(), "{command}: {}", text(&out.stderr));
     let v = serde_json::from_slice(&out.stdout).expect("one JSON document on stdout");
     (out.status.code(), v)
+}
+
+/// Every command that prints data reports errors and warnings the same way
+/// under `--output json`: a `diagnostics` list in its one document.
+#[test]
+fn json_output_carries_errors_and_warnings_for_every_command() {
+    for command in ["check", "render", "explain"] {
+        let (code, v) = json_of(command, "a = \"postgres 3 replicas 20GB balanced zonal\"");
+        assert_eq!(code, Some(1), "{command}");
+        assert_eq!(v["diagnostics"][0]["severity"], "error", "{command}: {v}");
+        assert_eq!(v["diagnostics"][0]["line"], 8, "{command}");
+        // Kafka with 4 brokers: valid, with a warning about the even count.
+        let (code, v) = json_of(
+            command,
+            "e = \"kafka 4 replicas 50Gi balanced zone-redundant\"",
+        );
+        assert_eq!(code, Some(0), "{command}");
+        assert_eq!(v["diagnostics"][0]["severity"], "warning", "{command}: {v}");
+    }
+    let out = stateplan(&[
+        "--output",
+        "json",
+        "templates",
+        "show",
+        "kubernetes/nope.yaml.j2",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        v["diagnostics"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no template named")),
+        "{v}"
+    );
 }
 
 #[test]

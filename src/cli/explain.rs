@@ -13,7 +13,6 @@ pub fn run(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
             return EXIT_ERROR;
         }
     };
-    out.diagnostics(&loaded.diagnostics, false);
     let s = &loaded.state;
     if out.json() {
         let v: Vec<_> = s
@@ -21,13 +20,14 @@ pub fn run(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
             .iter()
             .map(|w| serde_json::json!({ "workload": w.name, "engine": w.engine.name, "decisions": w.decisions }))
             .collect();
+        let doc = serde_json::json!({ "diagnostics": loaded.diagnostics.items(), "workloads": v });
         out.stdout(&format!(
             "{}\n",
-            serde_json::to_string_pretty(&serde_json::json!({ "workloads": v }))
-                .unwrap_or_default()
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
         ));
         return 0;
     }
+    out.diagnostics(&loaded.diagnostics, false);
     let mut text = String::new();
     for w in &s.workloads {
         text.push_str(&out.bold(&format!(

@@ -76,6 +76,15 @@ impl Output {
         }
     }
 
+    /// Prints one error that belongs to no file (a missing template, a
+    /// folder that cannot be written): text on stderr, or with `--output
+    /// json` the same `{"diagnostics": [...]}` document as blueprint errors.
+    pub fn error(&self, message: impl Into<String>, hint: impl Into<String>) {
+        let mut d = Diagnostics::new();
+        d.push(crate::diagnostics::Diagnostic::error(message).hint(hint));
+        self.diagnostics(&d, true);
+    }
+
     /// Bold text for stdout.
     pub fn bold(&self, s: &str) -> String {
         if self.color_stdout {

@@ -82,11 +82,11 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
                     }
                     gitops::WriteError::Io(..) => "check the path and its permissions",
                 };
-                out.note(&format!("error: {e}\nhelp: {hint}"));
+                out.error(e.to_string(), hint);
                 return EXIT_ERROR;
             }
             if out.json() {
-                let v = serde_json::json!({ "directory": dir, "files": files.paths().collect::<Vec<_>>(), "pending": r.pending });
+                let v = serde_json::json!({ "diagnostics": loaded.diagnostics.items(), "directory": dir, "files": files.paths().collect::<Vec<_>>(), "pending": r.pending });
                 out.stdout(&format!(
                     "{}\n",
                     serde_json::to_string_pretty(&v).unwrap_or_default()
@@ -150,6 +150,7 @@ fn print_json(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
     };
     let r = &loaded.rendered;
     let v = serde_json::json!({
+        "diagnostics": loaded.diagnostics.items(),
         "kubernetes": r.objects.iter().map(|o| &o.body).collect::<Vec<_>>(),
         "azure": r.azure,
         "pending": r.pending,
@@ -161,15 +162,19 @@ fn print_json(out: &Output, templates: Option<&Path>, file: &str) -> u8 {
     0
 }
 
-/// Runs the offline pipeline and prints its diagnostics; `None` on errors.
+/// Runs the offline pipeline; `None` on errors. Errors are printed (as
+/// JSON on stdout with `--output json`); warnings too in text mode, while
+/// JSON output carries them in its document.
 fn load<B: Body>(out: &Output, templates: Option<&Path>, file: &str) -> Option<Loaded<B>> {
     match pipeline::load_as::<B>(file, templates) {
         Ok(loaded) => {
-            out.diagnostics(&loaded.diagnostics, false);
+            if !out.json() {
+                out.diagnostics(&loaded.diagnostics, false);
+            }
             Some(loaded)
         }
         Err(d) => {
-            out.diagnostics(&d, false);
+            out.diagnostics(&d, true);
             None
         }
     }

@@ -71,7 +71,7 @@ pub fn run(out: &Output, templates: Option<&Path>, cmd: TemplatesCommand) -> u8 
                     Some(s) => format!("did you mean `{s}`?"),
                     None => "`stateplan templates list` shows every name".to_string(),
                 };
-                out.note(&format!("error: no template named `{name}`\nhelp: {hint}"));
+                out.error(format!("no template named `{name}`"), hint);
                 EXIT_ERROR
             }
         },
