@@ -85,6 +85,10 @@ pub struct EngineProfile {
     /// Smallest sensible volume.
     #[serde(default)]
     pub min_storage_gib: Option<u64>,
+    /// Why the engine should not run on a network file share (the
+    /// `shared-files` tier); `check` warns with it.
+    #[serde(default)]
+    pub shared_files_warning: Option<String>,
     /// `primary`: the client Service routes to replica 0 (single writable
     /// primary); `all`: to every ready replica (the client discovers the rest).
     #[serde(default = "default_client_routing")]
@@ -173,6 +177,15 @@ pub struct QuorumRules {
     pub warn_even: bool,
     #[serde(default)]
     pub max: Option<u32>,
+    /// How many replicas hold each piece of data, when fewer than all do
+    /// (a Kafka partition, a Cassandra token range, a quorum queue). With
+    /// more replicas than that, the engine places the copies without
+    /// regard to zones, and `explain` says so.
+    #[serde(default)]
+    pub copies: Option<u32>,
+    /// What that means for this engine and what to do about it.
+    #[serde(default)]
+    pub copies_note: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

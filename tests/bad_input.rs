@@ -961,6 +961,68 @@ fn placement_keeps_every_replica_able_to_come_back() {
 }
 
 #[test]
+fn engines_that_need_block_storage_warn_on_file_shares() {
+    for engine in ["kafka", "cassandra", "postgres", "mongodb", "mysql"] {
+        let d = diagnose(&workloads(&format!(
+            "db = \"{engine} 3 replicas 100Gi shared-files none\"\n"
+        )));
+        let w = d
+            .iter()
+            .find(|d| {
+                d.message
+                    .starts_with(&format!("{engine} on a network file share"))
+            })
+            .unwrap_or_else(|| panic!("{engine}: {d:#?}"));
+        assert!(!w.is_error());
+        assert_eq!(
+            (w.line, w.column),
+            (Some(8), Some(25 + engine.len())),
+            "{engine}"
+        );
+    }
+    // RabbitMQ (its staging example) and disk tiers: no such warning.
+    for line in [
+        "q = \"rabbitmq 3 replicas 100Gi shared-files none\"\n",
+        "db = \"kafka 3 replicas 100Gi balanced none\"\n",
+    ] {
+        let d = diagnose(&workloads(line));
+        assert!(
+            !d.iter().any(|d| d.message.contains("network file share")),
+            "{d:#?}"
+        );
+    }
+}
+
+#[test]
+fn explain_is_honest_about_zones_when_copies_are_fewer_than_replicas() {
+    let placement = |line: &str| {
+        let s = compiled(&workloads(line));
+        let d = s.workloads[0]
+            .decisions
+            .iter()
+            .find(|d| d.topic == "placement")
+            .expect("placement decision")
+            .clone();
+        (d.choice, d.reason.to_string())
+    };
+    // 5 brokers, partitions on 3: two copies can share a zone.
+    let (choice, why) = placement("e = \"kafka 5 replicas 50Gi balanced zone-redundant\"\n");
+    assert_eq!(choice, "spread evenly over 3 zones, one replica per node");
+    assert!(
+        why.contains("lives on 3 of the 5 replicas") && why.contains("broker.rack"),
+        "{why}"
+    );
+    assert!(!why.contains("at most one copy"), "{why}");
+    // 3 brokers, one per zone: a zone loss costs one copy.
+    let (choice, why) = placement("e = \"kafka 3 replicas 50Gi balanced zone-redundant\"\n");
+    assert_eq!(choice, "one replica per zone and per node");
+    assert!(
+        why.contains("losing a zone loses at most one copy"),
+        "{why}"
+    );
+}
+
+#[test]
 fn disk_performance_matches_what_the_vm_drives() {
     let fast = FULL_OK.replace("balanced", "fast-ssd");
     let class = |s: &compile::DesiredState| {

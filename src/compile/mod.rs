@@ -278,7 +278,7 @@ impl Compiler<'_> {
             },
             pool_label: LABEL_POOL.into(),
         };
-        decisions.push(spread_decision(spec, &storage));
+        decisions.push(spread_decision(spec, &storage, &profile.quorum));
 
         // PDB.
         let pdb = if replicas >= 2 {
@@ -650,22 +650,41 @@ impl Compiler<'_> {
     }
 }
 
-fn spread_decision(spec: &WorkloadSpec, storage: &StorageClassPlan) -> Decision {
+fn spread_decision(
+    spec: &WorkloadSpec,
+    storage: &StorageClassPlan,
+    quorum: &crate::catalog::QuorumRules,
+) -> Decision {
     let n = spec.replicas.value;
+    // An engine that keeps each piece of data on fewer replicas than it
+    // runs places those copies without knowing zones.
+    let partial = quorum.copies.filter(|&k| n > k).map(|k| {
+        format!(
+            " Each piece of data lives on {k} of the {n} replicas, placed without regard to zones, so two of its copies can share a zone and a zone loss can take it below its quorum. {}",
+            quorum.copies_note.as_deref().unwrap_or_default()
+        )
+    });
     let (choice, rule, reason): (String, Cow<'static, str>, Cow<'static, str>) = match spec.redundancy.value {
         Redundancy::ZoneRedundant if n > 1 => (
-            "one replica per zone and per node".to_string(),
+            if n <= 3 {
+                "one replica per zone and per node".to_string()
+            } else {
+                "spread evenly over 3 zones, one replica per node".to_string()
+            },
             "zone-redundant with >= 2 replicas".into(),
-            if storage.zone_redundant_disk {
-                format!(
+            match (&partial, storage.zone_redundant_disk) {
+                (Some(partial), _) => format!(
+                    "Replicas are spread over zones 1-3 (topologySpreadConstraints on topology.kubernetes.io/zone, maxSkew 1, DoNotSchedule) and over nodes, each with its own {} volume.{partial}",
+                    storage.sku
+                ),
+                (None, true) => format!(
                     "Replicas are spread over zones 1-3 (topologySpreadConstraints on topology.kubernetes.io/zone, maxSkew 1, DoNotSchedule) and over nodes; each replica has its own {} volume, replicated across zones, and the engine replicates the data too, so losing a zone stops at most one replica.",
                     storage.sku
-                )
-            } else {
-                format!(
+                ),
+                (None, false) => format!(
                     "Replicas are spread over zones 1-3 (topologySpreadConstraints on topology.kubernetes.io/zone, maxSkew 1, DoNotSchedule) and over nodes; each replica keeps a zonal {} disk in its zone and the engine replicates the data, so losing a zone loses at most one copy.",
                     storage.sku
-                )
+                ),
             }
             .into(),
         ),

@@ -57,6 +57,15 @@ pub(super) fn decide(
             },
         );
     }
+    if t.provisioner != "disk.csi.azure.com"
+        && let Some(why) = &profile.shared_files_warning
+    {
+        c.warn(
+            spec.tier.span.clone(),
+            format!("{} on a network file share: {why}", profile.name),
+            "use a disk tier (fast-ssd, balanced or standard); each replica gets its own disk",
+        );
+    }
     if let Some(min) = profile.min_storage_gib.filter(|&m| gib < m) {
         c.warn(
             size_span.clone(),
