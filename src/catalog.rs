@@ -459,6 +459,53 @@ impl Catalog {
         })
     }
 
+    /// Warnings for platform-team files nothing uses: a file overrides the
+    /// built-in of the same name, so a misspelt name (`service-clinet`) was
+    /// silently ignored. A new file is in use when `workload.toml` lists
+    /// it, it belongs to an engine's folder, or another template names it
+    /// (an import or include).
+    pub fn unused_files(&self) -> Vec<Diagnostic> {
+        let mut builtin_files = BTreeMap::new();
+        collect_builtin(&BUILTIN, &mut builtin_files);
+        let builtin: Vec<&str> = builtin_files.keys().map(String::as_str).collect();
+        let templates: Vec<&TemplateFile> = self
+            .files
+            .values()
+            .filter(|f| f.name.ends_with(".j2"))
+            .collect();
+        self.files
+            .values()
+            .filter(|f| matches!(f.origin, Origin::PlatformTeam(_)) && !f.overrides_builtin)
+            .filter(|f| {
+                let engine_file = f
+                    .name
+                    .strip_prefix("engines/")
+                    .and_then(|rest| rest.split_once('/'))
+                    .is_some_and(|(engine, file)| {
+                        self.engines.contains_key(engine)
+                            && matches!(file, "profile.toml" | "pod.yaml.j2")
+                    });
+                let listed = self.manifest.objects.contains(&f.name);
+                let named = templates
+                    .iter()
+                    .any(|t| t.name != f.name && t.source.contains(f.name.as_str()));
+                !(engine_file || listed || named)
+            })
+            .map(|f| {
+                let hint = match crate::blueprint::did_you_mean(&f.name, builtin.iter().copied()) {
+                    Some(b) => format!("did you mean `{b}`? A file overrides the built-in of the same name"),
+                    None => "a file overrides the built-in of the same name; a new object template must also be listed in workload.toml, a new engine needs engines/<name>/profile.toml".to_string(),
+                };
+                Diagnostic::warning(format!(
+                    "{} is not used: no built-in file has this name and nothing refers to it",
+                    f.name
+                ))
+                .in_file(f.display_path())
+                .hint(hint)
+            })
+            .collect()
+    }
+
     /// Every template and data file in effect, sorted by name.
     pub fn files(&self) -> impl Iterator<Item = &TemplateFile> {
         self.files.values()

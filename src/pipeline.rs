@@ -74,6 +74,9 @@ pub fn load_as<B: Body>(path: &str, templates: Option<&Path>) -> Result<Loaded<B
     };
     diags.add_file(SourceFile::new(path, text.clone()));
     let catalog = catalog(templates)?;
+    if templates.is_some() {
+        diags.extend(catalog.unused_files());
+    }
     let (bp, parse_diags) = blueprint::parse(path, &text);
     diags.extend(parse_diags);
     let Some(bp) = bp else { return fail(diags) };

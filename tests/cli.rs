@@ -592,6 +592,63 @@ fn platform_data_errors_name_file_line_and_column() {
     assert!(err.contains("6 errors"), "{err}");
 }
 
+/// A platform-team file overrides the built-in of the same name, so a
+/// misspelt name would be ignored without a word.
+#[test]
+fn platform_files_nothing_uses_are_reported() {
+    let dir = tempdir("unused");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("azure")).expect("mkdir");
+    let builtin = |name: &str| {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("templates")
+                .join(name),
+        )
+        .expect("built-in file")
+    };
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
+    write(
+        "kubernetes/service-clinet.yaml.j2",
+        &builtin("kubernetes/service-client.yaml.j2"),
+    );
+    write(
+        "azure/storage-tier.toml",
+        &builtin("azure/storage-tiers.toml"),
+    );
+    // A helper another template imports is in use.
+    write(
+        "kubernetes/_team.j2",
+        "{% macro team() %}data{% endmacro %}",
+    );
+    write(
+        "kubernetes/namespace.yaml.j2",
+        &builtin("kubernetes/namespace.yaml.j2").replacen(
+            "-%}",
+            "-%}\n{% import \"kubernetes/_team.j2\" as t -%}",
+            1,
+        ),
+    );
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    for (file, meant) in [
+        (
+            "kubernetes/service-clinet.yaml.j2",
+            "kubernetes/service-client.yaml.j2",
+        ),
+        ("azure/storage-tier.toml", "azure/storage-tiers.toml"),
+    ] {
+        assert!(
+            err.contains(&format!("warning: {file} is not used")),
+            "{err}"
+        );
+        assert!(err.contains(&format!("did you mean `{meant}`?")), "{err}");
+    }
+    assert!(!err.contains("_team.j2 is not used"), "{err}");
+    assert!(err.contains("2 warnings"), "{err}");
+}
+
 #[test]
 fn platform_template_rendering_a_secret_is_refused() {
     let dir = tempdir("secret-template");
