@@ -796,6 +796,26 @@ fn overriding_the_metadata_macros_reaches_every_object() {
             .iter()
             .any(|d| d.contains("type: LoadBalancer") && d.contains("cc-42"))
     );
+
+    // An override that drops the ownership labels: the errors name the
+    // objects, and the hint names the overriding file as the likely cause.
+    let dropped = text(&builtin.stdout).replace(
+        r#","labels":{{ w.labels | tojson }}"#,
+        r#","labels":{"team": "data"}"#,
+    );
+    std::fs::write(dir.join("kubernetes/_metadata.j2"), dropped).expect("write");
+    let out = with_templates(&dir, &["check", "tests/platform-blueprint.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let meta = dir.join("kubernetes/_metadata.j2");
+    assert!(err.contains("lacks the label"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the labels come from the metadata macros, which {} overrides",
+            meta.display()
+        )),
+        "{err}"
+    );
 }
 
 #[test]

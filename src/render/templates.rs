@@ -101,6 +101,7 @@ impl<'c> Renderer<'c> {
                 if errors.diagnostics.len() > before {
                     let file = self.rendered_name(name, w);
                     Diagnostic::name_file(&mut errors.diagnostics[before..], &file);
+                    self.blame_metadata_override(&mut errors.diagnostics[before..]);
                     continue;
                 }
                 objects.push(to_desired(body, w));
@@ -112,6 +113,28 @@ impl<'c> Renderer<'c> {
         } else {
             Diagnostic::name_file(&mut errors.diagnostics, &self.display_path_for_object(w));
             Err(errors)
+        }
+    }
+
+    /// Ownership labels come from `kubernetes/_metadata.j2`; when a platform
+    /// team overrides it, a missing label is most likely that file's doing,
+    /// not the object template's that reports it.
+    fn blame_metadata_override(&self, diagnostics: &mut [Diagnostic]) {
+        let Some(meta) = self
+            .catalog
+            .file("kubernetes/_metadata.j2")
+            .filter(|f| f.overrides_builtin)
+        else {
+            return;
+        };
+        for d in diagnostics
+            .iter_mut()
+            .filter(|d| d.message.contains("lacks the label"))
+        {
+            d.hint = Some(format!(
+                "the labels come from the metadata macros, which {} overrides: check that its labels() and metadata() keep w.labels",
+                meta.display_path()
+            ));
         }
     }
 
