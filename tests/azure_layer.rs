@@ -383,6 +383,28 @@ async fn count_change_is_an_in_place_update() {
     assert!(!plan_of(&e, &l, false).await.expect("re-plan").has_changes());
 }
 
+/// A plan that would take the cluster past AKS's 100 node pools is refused
+/// before anything is created.
+#[tokio::test]
+async fn a_cluster_full_of_node_pools_is_refused_at_plan() {
+    let e = env().await;
+    for i in 0..100 {
+        let name = format!("pool{i:03}");
+        e.d.put_resource(
+            &format!("{CLUSTER}/agentPools/{name}"),
+            json!({"name": name, "properties": {"count": 1, "vmSize": "Standard_D2ds_v5", "mode": "User"}}),
+        );
+    }
+    let err = plan_of(&e, &base(), false).await.expect_err("refused");
+    assert!(matches!(err, AzureError::Precondition(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("has 100 node pools and this plan adds 1; AKS allows at most 100"),
+        "{err}"
+    );
+    assert!(e.d.writes().is_empty(), "{:?}", e.d.writes());
+}
+
 /// An agent pool PUT replaces the whole pool: an update must send back
 /// what stateplan does not manage (subnet, upgrade settings, version).
 #[tokio::test]

@@ -961,6 +961,27 @@ fn placement_keeps_every_replica_able_to_come_back() {
 }
 
 #[test]
+fn more_node_pools_than_a_cluster_holds_warn() {
+    let body: String = (0..100)
+        .map(|i| format!("w{i:03} = \"valkey 1 replica 10Gi standard none\"\n"))
+        .collect();
+    let d = diagnose(&workloads(&body));
+    assert!(!d.iter().any(Diagnostic::is_error), "{d:#?}");
+    assert!(
+        d.iter().any(|d| !d.is_error()
+            && d.message == "this blueprint needs 100 node pools; an AKS cluster holds at most 100, its system pool included"),
+        "{d:#?}"
+    );
+    let d = diagnose(&workloads(
+        &body.replace("w099 = \"valkey 1 replica 10Gi standard none\"\n", ""),
+    ));
+    assert!(
+        !d.iter().any(|d| d.message.contains("node pools")),
+        "{d:#?}"
+    );
+}
+
+#[test]
 fn engines_that_need_block_storage_warn_on_file_shares() {
     for engine in ["kafka", "cassandra", "postgres", "mongodb", "mysql"] {
         let d = diagnose(&workloads(&format!(

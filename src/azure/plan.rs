@@ -786,6 +786,20 @@ pub async fn plan(
         Vec::new()
     };
     let mut changes = plan_pools(state, resources, &live_pools, opts)?;
+    let new_pools = changes
+        .iter()
+        .filter(|c| {
+            c.kind == AzureKind::AgentPool && matches!(c.action, Action::Create | Action::Replace)
+        })
+        .count();
+    if live_pools.len() + new_pools > crate::compile::MAX_AGENT_POOLS {
+        return Err(AzureError::precondition(format!(
+            "cluster {} has {} node pools and this plan adds {new_pools}; AKS allows at most {} per cluster",
+            state.target.cluster,
+            live_pools.len(),
+            crate::compile::MAX_AGENT_POOLS
+        )));
+    }
     validate_skus(client, state, &changes).await?;
 
     let others: Vec<&AzureResource> = resources

@@ -76,6 +76,18 @@ pub fn compile(bp: &Blueprint, catalog: &Catalog) -> (Option<DesiredState>, Vec<
         }
     }
     c.check_cross_workload(&workloads, bp);
+    let pools = pools.into_vec();
+    if pools.len() >= MAX_AGENT_POOLS {
+        // A warning, not an error: the tree can still be rendered (and split
+        // over clusters); plan refuses what the cluster cannot hold.
+        c.diags.push(
+            Diagnostic::warning(format!(
+                "this blueprint needs {} node pools; an AKS cluster holds at most {MAX_AGENT_POOLS}, its system pool included",
+                pools.len()
+            ))
+            .hint("let workloads share pools by giving them the same node_pool.name, or split the blueprint over clusters"),
+        );
+    }
     let mut diags = c.diags;
     Diagnostic::name_file(&mut diags, &bp.file.path);
     if bp.target.is_none() || diags.iter().any(Diagnostic::is_error) {
@@ -88,7 +100,7 @@ pub fn compile(bp: &Blueprint, catalog: &Catalog) -> (Option<DesiredState>, Vec<
         },
         target,
         workloads,
-        node_pools: pools.into_vec(),
+        node_pools: pools,
     };
     (Some(state), diags)
 }
@@ -715,6 +727,9 @@ fn spread_decision(
         reason,
     }
 }
+
+/// Node pools an AKS cluster can have, system pools included.
+pub const MAX_AGENT_POOLS: usize = 100;
 
 /// Why a namespace cannot hold a workload, if it cannot. stateplan renders
 /// and labels each workload's Namespace (Pod Security level, ownership), so
