@@ -468,6 +468,29 @@ fn init_refuses_what_check_would_refuse() {
         );
         assert!(!file.exists(), "nothing written for {name:?}");
     }
+    // A starter on standard output names itself, so `check -` accepts it,
+    // while a blueprint piped in without a name is refused.
+    let starter = stateplan(&["init", "-"]);
+    assert_eq!(starter.status.code(), Some(0));
+    let check = |input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stateplan"))
+            .args(["check", "-"])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input).expect("write");
+        child.wait_with_output().expect("exits")
+    };
+    let ok = check(&starter.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    let unnamed = text(&starter.stdout).replace("\nname = \"orders-db\"\n", "\n");
+    let refused = check(unnamed.as_bytes());
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("a blueprint read from standard input needs a `name`"));
+
     let out = stateplan(&["init", "--engine", "postgress", "-"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -337,6 +337,14 @@ fn parse_inner(r: &mut Reader, file: &SourceFile) -> Option<Blueprint> {
             rules::check_dns_label(r, &n, "blueprint name", 40);
             n
         }
+        // The name marks every object the blueprint owns (plan and prune go
+        // by it), so standard input, which has no file name to take it
+        // from, must say it rather than share a default with other input.
+        None if file.path == "-" => {
+            r.error(0..0, "a blueprint read from standard input needs a `name`")
+                .hint = Some("add name = \"orders\" at the top: the name marks the objects this blueprint owns, and without a file name there is nothing to derive it from".into());
+            Spanned::new("blueprint".to_string(), 0..0)
+        }
         None => Spanned::new(default_name(&file.path), 0..0),
     };
 
