@@ -41,10 +41,12 @@ pub fn read_blueprint(path: &str) -> Result<String, Box<Diagnostic>> {
         buf
     } else {
         std::fs::read(path).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                "check the path; `stateplan init` writes a starter blueprint"
-            } else {
-                "check the file's permissions"
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "check the path; `stateplan init` writes a starter blueprint"
+                }
+                std::io::ErrorKind::IsADirectory => "pass a blueprint file, not a folder",
+                _ => "check the file's permissions",
             };
             Diagnostic::error(format!("cannot read {path}: {e}")).hint(hint)
         })?

@@ -961,6 +961,28 @@ fn placement_keeps_every_replica_able_to_come_back() {
 }
 
 #[test]
+fn a_capitalised_engine_gets_one_error_with_the_lower_case_name() {
+    let text = workloads("a = \"Postgres 3 replicas 10Gi balanced none\"\n");
+    expect_error(&text, "`Postgres` is not an engine name", 8, 6);
+    let d = diagnose(&text);
+    assert_eq!(d.iter().filter(|d| d.is_error()).count(), 1, "{d:#?}");
+    assert_eq!(
+        d[0].hint.as_deref(),
+        Some("engine names are lower-case: did you mean `postgres`?")
+    );
+}
+
+#[test]
+fn a_number_beyond_64_bits_is_out_of_range() {
+    expect_error(
+        &full(&FULL_OK.replace("replicas = 3", "replicas = 99999999999999999999")),
+        "`replicas` must be between 1 and 99, found a number far larger",
+        9,
+        12,
+    );
+}
+
+#[test]
 fn more_node_pools_than_a_cluster_holds_warn() {
     let body: String = (0..100)
         .map(|i| format!("w{i:03} = \"valkey 1 replica 10Gi standard none\"\n"))

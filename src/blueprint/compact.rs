@@ -58,11 +58,20 @@ pub(crate) fn parse(
     // A workload with errors still names its engine, for compile to check.
     let failed = || Err(engine_ok.then(|| engine.clone()));
     if !engine_ok {
+        let lower = engine.value.to_ascii_lowercase();
+        let hint = if lower
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            format!("engine names are lower-case: did you mean `{lower}`?")
+        } else {
+            format!("the first word names the engine; write {GRAMMAR}")
+        };
         r.error(
             engine.span.clone(),
             format!("`{}` is not an engine name", engine.value),
         )
-        .hint = Some(format!("the first word names the engine; write {GRAMMAR}"));
+        .hint = Some(hint);
     }
 
     let replicas = match tokens.get(1) {
@@ -151,8 +160,8 @@ pub(crate) fn parse(
         ));
     }
 
-    let (Some(replicas), Some(storage), Some(tier), Some(redundancy)) =
-        (replicas, storage, tier, redundancy)
+    let (true, Some(replicas), Some(storage), Some(tier), Some(redundancy)) =
+        (engine_ok, replicas, storage, tier, redundancy)
     else {
         return failed();
     };

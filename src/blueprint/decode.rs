@@ -158,6 +158,16 @@ impl Reader {
                 self.diags.push(d);
                 None
             }
+            // An integer that does not even fit 64 bits.
+            None if matches!(v.get_ref(), DeValue::Integer(_)) => {
+                let d = Diagnostic::error(format!(
+                    "`{key}` must be between {min} and {max}, found a number far larger"
+                ))
+                .at(v.span())
+                .hint(format!("use a value from {min} to {max}"));
+                self.diags.push(d);
+                None
+            }
             None => {
                 let d = Diagnostic::error(format!(
                     "`{key}` must be a whole number, found {}",
