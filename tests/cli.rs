@@ -30,6 +30,16 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A built-in template or data file, to copy into a platform team's folder.
+fn builtin(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("templates")
+            .join(name),
+    )
+    .expect("built-in file")
+}
+
 fn tempdir(name: &str) -> Scratch {
     Scratch::new(&format!("cli-{name}"))
 }
@@ -533,14 +543,6 @@ fn broken_platform_template_names_file_and_line() {
 #[test]
 fn platform_data_errors_name_file_line_and_column() {
     let dir = tempdir("bad-data");
-    let builtin = |name: &str| {
-        std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("templates")
-                .join(name),
-        )
-        .expect("built-in file")
-    };
     std::fs::create_dir_all(dir.join("engines/keydb")).expect("mkdir");
     let profile = builtin("engines/valkey/profile.toml")
         .replace("aliases = [\"redis\"]\n", "")
@@ -622,14 +624,6 @@ fn platform_files_nothing_uses_are_reported() {
     let dir = tempdir("unused");
     std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
     std::fs::create_dir_all(dir.join("azure")).expect("mkdir");
-    let builtin = |name: &str| {
-        std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("templates")
-                .join(name),
-        )
-        .expect("built-in file")
-    };
     let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
     write(
         "kubernetes/service-clinet.yaml.j2",

@@ -115,24 +115,20 @@ pub(super) fn decide(
             if let Some(i) = &spec.disk.iops
                 && (want_iops < p.min_iops || want_iops > max_iops)
             {
-                let hint = if want_iops < p.min_iops {
-                    format!(
-                        "{sku} always provisions at least {} IOPS; raise iops, or leave it out for the default",
-                        p.min_iops
-                    )
-                } else {
-                    format!(
-                        "Azure allows at most {} IOPS per GiB on {sku} ({} in all); grow the disk or lower iops",
-                        p.max_iops_per_gib, p.max_iops
-                    )
-                };
-                c.error(
+                out_of_range(
+                    c,
                     i.span.clone(),
+                    &sku,
+                    (want_iops, p.min_iops),
+                    ("IOPS", "iops"),
                     format!(
                         "{tier} with {gib} GiB allows {} IOPS, found {want_iops}",
                         range(p.min_iops, max_iops)
                     ),
-                    hint,
+                    format!(
+                        "Azure allows at most {} IOPS per GiB on {sku} ({} in all); grow the disk or lower iops",
+                        p.max_iops_per_gib, p.max_iops
+                    ),
                 );
             }
             let max_mbps = p
@@ -147,24 +143,20 @@ pub(super) fn decide(
             if let Some(m) = &spec.disk.throughput_mbps
                 && (want_mbps < p.min_mbps || want_mbps > max_mbps)
             {
-                let hint = if want_mbps < p.min_mbps {
-                    format!(
-                        "{sku} always provisions at least {} MBps; raise throughput_mbps, or leave it out for the default",
-                        p.min_mbps
-                    )
-                } else {
-                    format!(
-                        "throughput may be at most {} MBps per provisioned IOPS ({} in all); raise iops or lower throughput_mbps",
-                        p.max_mbps_per_iops, p.max_mbps
-                    )
-                };
-                c.error(
+                out_of_range(
+                    c,
                     m.span.clone(),
+                    &sku,
+                    (want_mbps, p.min_mbps),
+                    ("MBps", "throughput_mbps"),
                     format!(
                         "{tier} with {want_iops} IOPS allows {} MBps, found {want_mbps}",
                         range(p.min_mbps, max_mbps)
                     ),
-                    hint,
+                    format!(
+                        "throughput may be at most {} MBps per provisioned IOPS ({} in all); raise iops or lower throughput_mbps",
+                        p.max_mbps_per_iops, p.max_mbps
+                    ),
                 );
             }
             parameters.insert("DiskIOPSReadWrite".into(), want_iops.to_string());
@@ -389,6 +381,27 @@ pub(super) fn fit_to_vm(
             _ => {}
         }
     }
+}
+
+/// Reports asked-for IOPS or MBps outside what the disk allows, with a hint
+/// for the side of the range it falls on.
+fn out_of_range(
+    c: &mut Compiler<'_>,
+    span: std::ops::Range<usize>,
+    sku: &str,
+    (want, min): (u64, u64),
+    (unit, key): (&str, &str),
+    message: String,
+    too_high: String,
+) {
+    let hint = if want < min {
+        format!(
+            "{sku} always provisions at least {min} {unit}; raise {key}, or leave it out for the default"
+        )
+    } else {
+        too_high
+    };
+    c.error(span, message, hint);
 }
 
 /// `3000 to 50000`, or `only 125` when the bounds meet.
