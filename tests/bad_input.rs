@@ -973,6 +973,20 @@ fn a_capitalised_engine_gets_one_error_with_the_lower_case_name() {
 }
 
 #[test]
+fn an_unclosed_string_is_one_error_at_the_same_place_with_crlf() {
+    let lf = workloads("a = \"postgres 3 replicas 10Gi balanced none\n");
+    let crlf = lf.replace('\n', "\r\n");
+    for text in [&lf, &crlf] {
+        expect_error(text, "invalid basic string, expected `\"`", 8, 44);
+        let errors = diagnose(text)
+            .into_iter()
+            .filter(Diagnostic::is_error)
+            .count();
+        assert_eq!(errors, 1, "{text:?}");
+    }
+}
+
+#[test]
 fn a_number_beyond_64_bits_is_out_of_range() {
     expect_error(
         &full(&FULL_OK.replace("replicas = 3", "replicas = 99999999999999999999")),

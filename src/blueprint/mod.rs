@@ -321,7 +321,20 @@ fn parse_inner(r: &mut Reader, file: &SourceFile) -> Option<Blueprint> {
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
         for e in errors {
-            let span = e.span().unwrap_or(0..0);
+            let mut span = e.span().unwrap_or(0..0);
+            // In a CRLF file, a string left open at the end of a line is
+            // reported twice: at the `\r` (not allowed in a string) and
+            // after it (no closing quote). The second says what is wrong.
+            if text.get(span.start..span.start + 2) == Some("\r\n")
+                && e.message().contains("non-double-quote visible characters")
+            {
+                continue;
+            }
+            // ...and the end of that line is its `\r`, as an LF file's is
+            // its `\n`: same line and column either way.
+            if span.start > 0 && text.get(span.start - 1..span.start + 1) == Some("\r\n") {
+                span = span.start - 1..span.end.max(span.start);
+            }
             let message = e.message().trim().trim_end_matches('.').to_string();
             r.error(span, format!("invalid TOML: {message}")).hint =
                 Some(toml_hint(&message).into());
