@@ -150,6 +150,10 @@ fn json_output_carries_errors_and_warnings_for_every_command() {
         );
         assert_eq!(code, Some(0), "{command}");
         assert_eq!(v["diagnostics"][0]["severity"], "warning", "{command}: {v}");
+        if command == "render" {
+            // Azure bodies spell apiVersion as the azure/*.json files do.
+            assert!(v["azure"][0]["apiVersion"].is_string(), "{v}");
+        }
     }
     let out = stateplan(&[
         "--output",

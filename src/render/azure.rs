@@ -48,6 +48,8 @@ pub struct AzureResource<A = Value> {
     pub name: String,
     /// ARM resource ID, or the Key Vault secret URL.
     pub id: String,
+    /// Printed as `apiVersion`, as in the `azure/*.json` files.
+    #[serde(rename = "apiVersion")]
     pub api_version: &'static str,
     /// Workloads it serves (node pools may serve several).
     pub workloads: Vec<String>,
