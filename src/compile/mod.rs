@@ -247,7 +247,7 @@ impl Compiler<'_> {
         let resources = self.resources(spec, &profile, &mut decisions)?;
 
         // Storage.
-        let storage = storage::decide(self, spec, &profile, &mut decisions)?;
+        let storage = storage::decide(self, spec, &profile)?;
 
         // Namespace.
         let namespace = spec
@@ -273,9 +273,8 @@ impl Compiler<'_> {
         }
 
         // Node pool.
-        let pool = pool::decide(self, spec, &resources, &storage, &mut decisions)?;
-        let mut storage = storage;
-        storage::fit_to_vm(self, spec, &mut storage, &pool.vm_size, &mut decisions);
+        let pool = pool::decide(self, spec, &resources, &storage.plan, &mut decisions)?;
+        let storage = storage::finish(self, spec, storage, &pool.vm_size, &mut decisions);
 
         // Spread.
         let zone_spread = spec.redundancy.value == Redundancy::ZoneRedundant && replicas > 1;

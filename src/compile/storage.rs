@@ -7,12 +7,20 @@ use super::{Compiler, Decision, StorageClassPlan};
 use crate::blueprint::{Redundancy, Spanned, Tier, WorkloadSpec};
 use crate::catalog::EngineProfile;
 
+/// A StorageClass before the node's VM is known: its performance may still
+/// be lowered to what the VM drives, and its name (a hash of the final
+/// parameters) and the `explain` entries follow from that, in [`finish`].
+pub(super) struct Draft {
+    pub plan: StorageClassPlan,
+    /// The `disk` decision, its choice written by [`finish`].
+    disk: Decision,
+}
+
 pub(super) fn decide(
     c: &mut Compiler<'_>,
     spec: &WorkloadSpec,
     profile: &EngineProfile,
-    decisions: &mut Vec<Decision>,
-) -> Option<StorageClassPlan> {
+) -> Option<Draft> {
     let tier = spec.tier.value;
     let Some(t) = c.catalog.tier(tier).cloned() else {
         c.error(
@@ -112,25 +120,18 @@ pub(super) fn decide(
                 .iops
                 .as_ref()
                 .map_or(p.default_iops.min(max_iops), |i| i.value as u64);
-            if let Some(i) = &spec.disk.iops
-                && (want_iops < p.min_iops || want_iops > max_iops)
-            {
-                out_of_range(
-                    c,
-                    i.span.clone(),
-                    &sku,
-                    (want_iops, p.min_iops),
-                    ("IOPS", "iops"),
-                    format!(
-                        "{tier} with {gib} GiB allows {} IOPS, found {want_iops}",
-                        range(p.min_iops, max_iops)
-                    ),
-                    format!(
-                        "Azure allows at most {} IOPS per GiB on {sku} ({} in all); grow the disk or lower iops",
-                        p.max_iops_per_gib, p.max_iops
-                    ),
-                );
-            }
+            check_asked(
+                c,
+                spec.disk.iops.as_ref(),
+                &sku,
+                (want_iops, p.min_iops, max_iops),
+                ("IOPS", "iops"),
+                format!("{tier} with {gib} GiB"),
+                format!(
+                    "Azure allows at most {} IOPS per GiB on {sku} ({} in all); grow the disk or lower iops",
+                    p.max_iops_per_gib, p.max_iops
+                ),
+            );
             let max_mbps = p
                 .max_mbps
                 .min((want_iops as f64 * p.max_mbps_per_iops) as u64)
@@ -140,27 +141,18 @@ pub(super) fn decide(
                 .throughput_mbps
                 .as_ref()
                 .map_or(p.default_mbps.min(max_mbps), |m| m.value as u64);
-            if let Some(m) = &spec.disk.throughput_mbps
-                && (want_mbps < p.min_mbps || want_mbps > max_mbps)
-            {
-                out_of_range(
-                    c,
-                    m.span.clone(),
-                    &sku,
-                    (want_mbps, p.min_mbps),
-                    ("MBps", "throughput_mbps"),
-                    format!(
-                        "{tier} with {want_iops} IOPS allows {} MBps, found {want_mbps}",
-                        range(p.min_mbps, max_mbps)
-                    ),
-                    format!(
-                        "throughput may be at most {} MBps per provisioned IOPS ({} in all); raise iops or lower throughput_mbps",
-                        p.max_mbps_per_iops, p.max_mbps
-                    ),
-                );
-            }
-            parameters.insert("DiskIOPSReadWrite".into(), want_iops.to_string());
-            parameters.insert("DiskMBpsReadWrite".into(), want_mbps.to_string());
+            check_asked(
+                c,
+                spec.disk.throughput_mbps.as_ref(),
+                &sku,
+                (want_mbps, p.min_mbps, max_mbps),
+                ("MBps", "throughput_mbps"),
+                format!("{tier} with {want_iops} IOPS"),
+                format!(
+                    "throughput may be at most {} MBps per provisioned IOPS ({} in all); raise iops or lower throughput_mbps",
+                    p.max_mbps_per_iops, p.max_mbps
+                ),
+            );
             iops = Some(want_iops);
             mbps = Some(want_mbps);
         }
@@ -182,19 +174,9 @@ pub(super) fn decide(
     } else {
         "Immediate"
     };
-    let zrs = sku.ends_with("_ZRS");
-    let name = class_name(
-        tier,
-        zrs,
-        &t.provisioner,
-        binding_mode,
-        &parameters,
-        &t.mount_options,
-    );
-
-    decisions.push(Decision {
+    let disk = Decision {
         topic: "disk".into(),
-        choice: disk_choice(&sku, iops.zip(mbps), &t.provisioner, gib, &t.access_mode),
+        choice: String::new(),
         rule: format!(
             "tier {tier}{}",
             if shared_zr {
@@ -215,38 +197,70 @@ pub(super) fn decide(
                 "StorageClass: reclaimPolicy Retain, allowVolumeExpansion true, volumeBindingMode Immediate (file shares are not zonal)."
             }
         ).into(),
-    });
-    decisions.push(Decision {
-        topic: "storage-class".into(),
-        choice: name.clone(),
-        rule: "stateplan-<tier>-<hash of parameters>".into(),
-        reason: "StorageClass parameters are immutable; naming the class by a hash of them means a changed tier setting yields a new class, and the old one stays for the volumes that use it.".into(),
-    });
-
-    Some(StorageClassPlan {
-        name,
-        provisioner: t.provisioner.clone(),
-        sku,
-        parameters,
-        binding_mode: binding_mode.into(),
-        access_mode: t.access_mode.clone(),
-        mount_options: t.mount_options.clone(),
-        iops,
-        mbps,
-        zone_redundant_disk: zrs,
+    };
+    Some(Draft {
+        plan: StorageClassPlan {
+            name: String::new(),
+            provisioner: t.provisioner.clone(),
+            zone_redundant_disk: sku.ends_with("_ZRS"),
+            sku,
+            parameters,
+            binding_mode: binding_mode.into(),
+            access_mode: t.access_mode.clone(),
+            mount_options: t.mount_options.clone(),
+            iops,
+            mbps,
+        },
+        disk,
     })
 }
 
-/// What `explain` shows as the disk: SKU, provisioned performance, size.
-fn disk_choice(
-    sku: &str,
-    perf: Option<(u64, u64)>,
-    provisioner: &str,
-    gib: u64,
-    access_mode: &str,
-) -> String {
-    let perf = perf.map_or_else(String::new, |(i, m)| format!(", {i} IOPS, {m} MBps"));
-    format!("{sku}{perf} ({provisioner} {gib} GiB per replica, {access_mode})")
+/// Completes a StorageClass once the node's VM size is known: performance
+/// fitted to the VM, the name, and the `disk` and `storage-class` entries
+/// of `explain`.
+pub(super) fn finish(
+    c: &mut Compiler<'_>,
+    spec: &WorkloadSpec,
+    draft: Draft,
+    vm_size: &str,
+    decisions: &mut Vec<Decision>,
+) -> StorageClassPlan {
+    let Draft { mut plan, mut disk } = draft;
+    if let Some(lowered) = fit_to_vm(c, spec, &mut plan, vm_size) {
+        disk.reason = format!("{} {lowered}", disk.reason).into();
+    }
+    if let Some((iops, mbps)) = plan.iops.zip(plan.mbps) {
+        plan.parameters
+            .insert("DiskIOPSReadWrite".into(), iops.to_string());
+        plan.parameters
+            .insert("DiskMBpsReadWrite".into(), mbps.to_string());
+    }
+    plan.name = class_name(
+        spec.tier.value,
+        plan.zone_redundant_disk,
+        &plan.provisioner,
+        &plan.binding_mode,
+        &plan.parameters,
+        &plan.mount_options,
+    );
+    disk.choice = format!(
+        "{}{} ({} {} GiB per replica, {})",
+        plan.sku,
+        plan.iops
+            .zip(plan.mbps)
+            .map_or_else(String::new, |(i, m)| format!(", {i} IOPS, {m} MBps")),
+        plan.provisioner,
+        spec.storage.value.gib_ceil(),
+        plan.access_mode
+    );
+    decisions.push(disk);
+    decisions.push(Decision {
+        topic: "storage-class".into(),
+        choice: plan.name.clone(),
+        rule: "stateplan-<tier>-<hash of parameters>".into(),
+        reason: "StorageClass parameters are immutable; naming the class by a hash of them means a changed tier setting yields a new class, and the old one stays for the volumes that use it.".into(),
+    });
+    plan
 }
 
 /// StorageClass parameters are immutable, so the class is named by a hash
@@ -273,33 +287,22 @@ fn class_name(
 /// by the VM's uncached throughput: performance the tier gives by default
 /// is lowered to what the VM drives (never below the tier's minimum);
 /// performance the blueprint asks for is kept, with a warning when the VM
-/// cannot deliver it.
-pub(super) fn fit_to_vm(
+/// cannot deliver it. Returns the sentence `explain` adds when it lowered
+/// anything.
+fn fit_to_vm(
     c: &mut Compiler<'_>,
     spec: &WorkloadSpec,
     plan: &mut StorageClassPlan,
     vm_size: &str,
-    decisions: &mut [Decision],
-) {
-    let (Some(iops), Some(mbps)) = (plan.iops, plan.mbps) else {
-        return;
-    };
-    let Some(size) = c
+) -> Option<String> {
+    let (iops, mbps) = plan.iops.zip(plan.mbps)?;
+    let size = c
         .catalog
         .vm_sizes
         .iter()
-        .find(|s| s.name == vm_size)
-        .cloned()
-    else {
-        return;
-    };
-    let Some(perf) = c
-        .catalog
-        .tier(spec.tier.value)
-        .and_then(|t| t.performance.clone())
-    else {
-        return;
-    };
+        .find(|s| s.name == vm_size)?
+        .clone();
+    let perf = c.catalog.tier(spec.tier.value)?.performance.clone()?;
     let mut fit = |want: u64,
                    max: Option<u64>,
                    min: u64,
@@ -343,57 +346,32 @@ pub(super) fn fit_to_vm(
         new_mbps
     };
     if (new_iops, new_mbps) == (iops, mbps) {
-        return;
+        return None;
     }
     plan.iops = Some(new_iops);
     plan.mbps = Some(new_mbps);
-    plan.parameters
-        .insert("DiskIOPSReadWrite".into(), new_iops.to_string());
-    plan.parameters
-        .insert("DiskMBpsReadWrite".into(), new_mbps.to_string());
-    plan.name = class_name(
-        spec.tier.value,
-        plan.zone_redundant_disk,
-        &plan.provisioner,
-        &plan.binding_mode,
-        &plan.parameters,
-        &plan.mount_options,
-    );
-    for d in decisions.iter_mut() {
-        match d.topic.as_ref() {
-            "disk" => {
-                d.choice = disk_choice(
-                    &plan.sku,
-                    Some((new_iops, new_mbps)),
-                    &plan.provisioner,
-                    spec.storage.value.gib_ceil(),
-                    &plan.access_mode,
-                );
-                d.reason = format!(
-                    "{} The tier's default of {iops} IOPS / {mbps} MBps is lowered to what {vm_size} drives to a disk without host caching ({} IOPS / {} MBps): more would be paid for but not delivered. Set disk.iops / disk.throughput_mbps to ask for more; the node's VM size then grows to match.",
-                    d.reason,
-                    size.max_uncached_iops.map_or_else(|| "-".to_string(), |v| v.to_string()),
-                    size.max_uncached_mbps.map_or_else(|| "-".to_string(), |v| v.to_string()),
-                )
-                .into();
-            }
-            "storage-class" => d.choice = plan.name.clone(),
-            _ => {}
-        }
-    }
+    let limit = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+    Some(format!(
+        "The tier's default of {iops} IOPS / {mbps} MBps is lowered to what {vm_size} drives to a disk without host caching ({} IOPS / {} MBps): more would be paid for but not delivered. Set disk.iops / disk.throughput_mbps to ask for more; the node's VM size then grows to match.",
+        limit(size.max_uncached_iops),
+        limit(size.max_uncached_mbps),
+    ))
 }
 
-/// Reports asked-for IOPS or MBps outside what the disk allows, with a hint
-/// for the side of the range it falls on.
-fn out_of_range(
+/// Reports IOPS or MBps the blueprint asked for (`asked`) outside what the
+/// disk allows, with a hint for the side of the range it falls on.
+fn check_asked(
     c: &mut Compiler<'_>,
-    span: std::ops::Range<usize>,
+    asked: Option<&Spanned<i64>>,
     sku: &str,
-    (want, min): (u64, u64),
+    (want, min, max): (u64, u64, u64),
     (unit, key): (&str, &str),
-    message: String,
+    context: String,
     too_high: String,
 ) {
+    let Some(v) = asked.filter(|_| want < min || want > max) else {
+        return;
+    };
     let hint = if want < min {
         format!(
             "{sku} always provisions at least {min} {unit}; raise {key}, or leave it out for the default"
@@ -401,7 +379,8 @@ fn out_of_range(
     } else {
         too_high
     };
-    c.error(span, message, hint);
+    let message = format!("{context} allows {} {unit}, found {want}", range(min, max));
+    c.error(v.span.clone(), message, hint);
 }
 
 /// `3000 to 50000`, or `only 125` when the bounds meet.
