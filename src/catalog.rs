@@ -465,9 +465,13 @@ impl Catalog {
     /// it, it belongs to an engine's folder, or another template names it
     /// (an import or include).
     pub fn unused_files(&self) -> Vec<Diagnostic> {
-        let mut builtin_files = BTreeMap::new();
-        collect_builtin(&BUILTIN, &mut builtin_files);
-        let builtin: Vec<&str> = builtin_files.keys().map(String::as_str).collect();
+        // Every built-in is in effect, as itself or overridden.
+        let builtin: Vec<&str> = self
+            .files
+            .values()
+            .filter(|f| matches!(f.origin, Origin::BuiltIn) || f.overrides_builtin)
+            .map(|f| f.name.as_str())
+            .collect();
         let templates: Vec<&TemplateFile> = self
             .files
             .values()
