@@ -51,18 +51,16 @@ pub(crate) fn parse(
         .hint = Some(format!("write {GRAMMAR}"));
         return Err(None);
     };
-    let engine_ok = engine
-        .value
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let is_name = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let engine_ok = is_name(&engine.value);
     // A workload with errors still names its engine, for compile to check.
     let failed = || Err(engine_ok.then(|| engine.clone()));
     if !engine_ok {
         let lower = engine.value.to_ascii_lowercase();
-        let hint = if lower
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        let hint = if is_name(&lower) {
             format!("engine names are lower-case: did you mean `{lower}`?")
         } else {
             format!("the first word names the engine; write {GRAMMAR}")

@@ -147,38 +147,30 @@ impl Reader {
             DeValue::String(s) => s.trim().parse::<i64>().ok(),
             _ => None,
         };
-        match parsed {
-            Some(n) if (min..=max).contains(&n) => Some(Spanned::new(n, v.span())),
-            Some(n) => {
-                let d = Diagnostic::error(format!(
-                    "`{key}` must be between {min} and {max}, found {n}"
-                ))
-                .at(v.span())
-                .hint(format!("use a value from {min} to {max}"));
-                self.diags.push(d);
-                None
-            }
+        let out_of_range = |found: &str| {
+            (
+                format!("`{key}` must be between {min} and {max}, found {found}"),
+                format!("use a value from {min} to {max}"),
+            )
+        };
+        let (message, hint) = match parsed {
+            Some(n) if (min..=max).contains(&n) => return Some(Spanned::new(n, v.span())),
+            Some(n) => out_of_range(&n.to_string()),
             // An integer that does not even fit 64 bits.
             None if matches!(v.get_ref(), DeValue::Integer(_)) => {
-                let d = Diagnostic::error(format!(
-                    "`{key}` must be between {min} and {max}, found a number far larger"
-                ))
-                .at(v.span())
-                .hint(format!("use a value from {min} to {max}"));
-                self.diags.push(d);
-                None
+                out_of_range("a number far larger")
             }
-            None => {
-                let d = Diagnostic::error(format!(
+            None => (
+                format!(
                     "`{key}` must be a whole number, found {}",
                     describe(v.get_ref())
-                ))
-                .at(v.span())
-                .hint(format!("for example `{key} = {min}`"));
-                self.diags.push(d);
-                None
-            }
-        }
+                ),
+                format!("for example `{key} = {min}`"),
+            ),
+        };
+        self.diags
+            .push(Diagnostic::error(message).at(v.span()).hint(hint));
+        None
     }
 
     pub fn opt_bool(&mut self, t: &Table<'_, '_>, key: &str) -> Option<Spanned<bool>> {
