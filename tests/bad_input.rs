@@ -892,6 +892,18 @@ fn storage_without_a_unit_is_refused() {
             .map(|h| h.starts_with("did you mean \"250Gi\"")),
         Some(true),
         "{d:#?}"
+    ); // An exponent is a number too; the hint spells out the number it meant.
+    expect_error(
+        &workloads("db = \"postgres 3 replicas 1e3 balanced none\"\n"),
+        "storage `1e3` is 1000 bytes: `e3` is a decimal exponent in Kubernetes quantities, not a unit",
+        8,
+        27,
+    );
+    let d = diagnose(&full(&FULL_OK.replace("100Gi", "1E2")));
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(
+        d[0].hint.as_deref(),
+        Some("did you mean \"100Gi\"? Volumes are sized in Gi or Ti"),
     );
 }
 

@@ -96,6 +96,12 @@ impl Quantity {
     pub fn is_negative(&self) -> bool {
         self.milli < 0
     }
+
+    /// What follows the number: a unit (`Gi`, `m`), a decimal exponent
+    /// (`e3`), or nothing.
+    pub fn suffix(&self) -> &str {
+        split_number(&self.text).1
+    }
 }
 
 impl From<Quantity> for String {

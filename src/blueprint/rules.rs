@@ -302,24 +302,41 @@ pub(crate) fn quantity(
 }
 
 /// A volume size. A number without a unit is bytes in Kubernetes (`100` is
-/// 100 bytes, `100m` a thousandth of that), never what a blueprint author
-/// means by a database volume, so below 1 GiB it is refused.
+/// 100 bytes, `100m` a thousandth of that, `1e3` a thousand), never what a
+/// blueprint author means by a database volume, so below 1 GiB it is refused.
 pub(crate) fn storage(r: &mut Reader, s: &Spanned<String>) -> Option<Spanned<Quantity>> {
     let q = quantity(r, s, "storage")?;
-    let text = q.value.as_str();
-    let number = text.trim_end_matches('m');
-    let unitless = number.chars().all(|c| c.is_ascii_digit() || c == '.');
-    if unitless && q.value.units_ceil() < 1 << 30 {
-        r.error(
-            s.span.clone(),
-            if number.len() < text.len() {
-                format!("storage `{}` is {number} thousandths of a byte (`m` means milli in Kubernetes quantities)", s.value)
-            } else {
-                format!("storage `{}` has no unit, which Kubernetes reads as {number} bytes", s.value)
-            },
-        )
-        .hint = Some(format!(
-            "did you mean \"{number}Gi\"? Volumes are sized in Gi or Ti"
+    let suffix = q.value.suffix();
+    // `1e3` is a number too: Kubernetes reads the `e` as a decimal exponent.
+    let exponent = suffix.starts_with(['e', 'E']);
+    if (matches!(suffix, "" | "m") || exponent) && q.value.units_ceil() < 1 << 30 {
+        let text = q.value.as_str();
+        let number = &text[..text.len() - suffix.len()];
+        let (message, meant) = if exponent {
+            // The number the exponent spells out, when it is a whole one.
+            let whole = (q.value.milli() % 1000 == 0).then(|| (q.value.milli() / 1000).to_string());
+            (
+                format!(
+                    "storage `{text}` is {} bytes: `{suffix}` is a decimal exponent in Kubernetes quantities, not a unit",
+                    whole.as_deref().unwrap_or(text)
+                ),
+                whole.unwrap_or_else(|| number.to_string()),
+            )
+        } else if suffix == "m" {
+            (
+                format!(
+                    "storage `{text}` is {number} thousandths of a byte (`m` means milli in Kubernetes quantities)"
+                ),
+                number.to_string(),
+            )
+        } else {
+            (
+                format!("storage `{text}` has no unit, which Kubernetes reads as {number} bytes"),
+                number.to_string(),
+            )
+        };
+        r.error(s.span.clone(), message).hint = Some(format!(
+            "did you mean \"{meant}Gi\"? Volumes are sized in Gi or Ti"
         ));
         return None;
     }
