@@ -542,6 +542,46 @@ async fn existing_secret_is_untouched() {
 }
 
 #[tokio::test]
+async fn a_secret_generated_for_another_blueprint_is_refused() {
+    // Staging and production blueprints sharing a vault, both with a
+    // workload orders-db: production must not adopt staging's password.
+    let e = env().await;
+    e.d.seed_secret_tagged(
+        "orders-db-app-password",
+        "staging-value",
+        json!({"managed-by": "stateplan", "stateplan-blueprint": "orders-staging", "stateplan-workload": "orders-db"}),
+    );
+    let l = base();
+    let p = plan_of(&e, &l, false).await.expect("plan");
+    assert_eq!(
+        p.refusals(),
+        vec!["KeyVaultSecret/orders-db-app-password: the secret belongs to workload orders-db of blueprint orders-staging (its tags), whose database uses its value; give this blueprint its own key_vault or rename the workload".to_string()]
+    );
+    // The plan as shown refuses (exit 1) and says why; no flag lifts it.
+    let shown = stateplan::plan::combined::azure_only("orders", &p);
+    assert_eq!(shown.exit_code(), 1);
+    assert!(shown.rows.iter().all(|r| r.needs.is_none()));
+    let err = apply(
+        &e.client,
+        &p,
+        &ApplyOptions {
+            allow_replace: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect_err("refused");
+    assert!(matches!(err.error, AzureError::Precondition(_)), "{err}");
+    // Nothing was changed.
+    assert!(e.d.resource(&l.state.workloads[0].identity.id).is_none());
+    assert_eq!(e.d.secret_versions("orders-db-app-password"), 1);
+    assert_eq!(
+        e.d.secret_names(),
+        vec!["orders-db-app-password".to_string()]
+    );
+}
+
+#[tokio::test]
 async fn failed_long_running_operation_reports_azures_message() {
     let e = env().await;
     e.d.fault(

@@ -1273,3 +1273,17 @@ fn arbitrary_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn two_workloads_sharing_a_key_vault_secret() {
+    // `app-db`'s engine secret `password` and `app`'s extra `db-password`
+    // are both stored as `app-db-password`.
+    expect_error(
+        &workloads(&format!(
+            "app-db = \"valkey 3 replicas 10Gi standard zone-redundant\"\n[workloads.app]\n{FULL_OK}secrets = [\"db-password\"]\n"
+        )),
+        "workloads `app-db` and `app` would share Key Vault secret `app-db-password`",
+        9,
+        12,
+    );
+}

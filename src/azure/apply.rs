@@ -16,8 +16,7 @@ use serde_json::Value;
 use super::client::AzureClient;
 use super::models::{AgentPool, RoleAssignment, SecretSpec, UserAssignedIdentity};
 use super::plan::{
-    Action, AzureChange, AzurePlan, REPLACE_NEEDS_FLAG, has_placeholder, record_identity,
-    resolve_placeholders,
+    Action, AzureChange, AzurePlan, has_placeholder, record_identity, resolve_placeholders,
 };
 use super::{AKS_API_VERSION, AzureError, secret};
 use crate::render::azure::AzureKind;
@@ -109,10 +108,9 @@ fn preflight(plan: &AzurePlan, opts: &ApplyOptions) -> Result<(), AzureError> {
     let mut problems = Vec::new();
     for c in &plan.changes {
         let pool_replace = c.kind == AzureKind::AgentPool && c.action == Action::Replace;
-        let flag_only = c.blocked.as_deref() == Some(REPLACE_NEEDS_FLAG);
         match &c.blocked {
-            Some(_) if flag_only && opts.allow_replace => {}
-            Some(b) if !flag_only => problems.push(format!(
+            Some(_) if c.needs_replace_flag() && opts.allow_replace => {}
+            Some(b) if !c.needs_replace_flag() => problems.push(format!(
                 "{}/{}: {} refused: {b}",
                 c.kind.as_str(),
                 c.name,
@@ -303,7 +301,13 @@ async fn apply_one(
             let spec: SecretSpec = decode(c, &c.desired)?;
             // Checked again right before writing: never overwrite a secret
             // that appeared since the plan.
-            if client.secret_exists(&spec.vault, &spec.name).await? {
+            if let Some(tags) = client.secret_tags(&spec.vault, &spec.name).await? {
+                if let Some(why) = super::plan::foreign_secret(&spec, &tags) {
+                    return Err(AzureError::precondition(format!(
+                        "KeyVaultSecret/{} appeared since the plan: {why}",
+                        spec.name
+                    )));
+                }
                 done("exists (created since the plan); untouched".into(), report);
                 return Ok(());
             }

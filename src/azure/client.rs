@@ -357,9 +357,9 @@ struct ListPage<T> {
 /// What the client learned about a Key Vault secret: never its value.
 #[derive(Debug, Default, Deserialize)]
 struct SecretMeta {
+    /// Absent or `null` when the secret has none.
     #[serde(default)]
-    #[allow(dead_code)]
-    id: Option<String>,
+    tags: Option<BTreeMap<String, String>>,
 }
 
 /// Which service a request goes to (scope and error body handling).
@@ -734,9 +734,14 @@ impl AzureClient {
         }
     }
 
-    /// Whether a Key Vault secret exists. The answer (which holds the value)
-    /// is parsed into a type without a value field and dropped.
-    pub async fn secret_exists(&self, vault: &str, name: &str) -> Result<bool, AzureError> {
+    /// A Key Vault secret's tags (empty when it has none), or `None` when
+    /// it does not exist. The answer (which holds the value) is parsed into
+    /// a type without a value field and dropped.
+    pub async fn secret_tags(
+        &self,
+        vault: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, AzureError> {
         let url = format!(
             "{}/secrets/{name}?api-version={}",
             self.endpoints.vault_url(vault),
@@ -747,10 +752,10 @@ impl AzureClient {
             .await?;
         match resp.status {
             200 => {
-                let _meta: SecretMeta = Self::decode(&url, &resp.body).unwrap_or_default();
-                Ok(true)
+                let meta: SecretMeta = Self::decode(&url, &resp.body).unwrap_or_default();
+                Ok(Some(meta.tags.unwrap_or_default()))
             }
-            404 => Ok(false),
+            404 => Ok(None),
             _ => Err(self.api_error(&Method::GET, &url, &resp)),
         }
     }

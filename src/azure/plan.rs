@@ -113,11 +113,19 @@ impl AzurePlan {
             .count()
     }
 
-    /// Changes apply would refuse.
-    pub fn blocked(&self) -> Vec<&AzureChange> {
+    /// Whether a change waits for `--allow-replace`.
+    pub fn needs_replace_flag(&self) -> bool {
+        self.changes.iter().any(AzureChange::needs_replace_flag)
+    }
+
+    /// Changes apply refuses whatever the flags, as `Kind/name: why`.
+    pub fn refusals(&self) -> Vec<String> {
         self.changes
             .iter()
-            .filter(|c| c.blocked.is_some())
+            .filter_map(|c| {
+                c.refused()
+                    .map(|why| format!("{}/{}: {why}", c.kind.as_str(), c.name))
+            })
             .collect()
     }
 
@@ -152,6 +160,18 @@ impl AzurePlan {
 }
 
 impl AzureChange {
+    /// Blocked only until `--allow-replace` is passed.
+    pub fn needs_replace_flag(&self) -> bool {
+        self.blocked.as_deref() == Some(REPLACE_NEEDS_FLAG)
+    }
+
+    /// Why apply refuses this change whatever the flags.
+    pub fn refused(&self) -> Option<&str> {
+        self.blocked
+            .as_deref()
+            .filter(|_| !self.needs_replace_flag())
+    }
+
     pub fn summary_row(&self) -> SummaryRow {
         let label = match (self.kind, self.action) {
             (AzureKind::KeyVaultSecret, Action::Create) => "create (generated)".to_string(),
@@ -728,7 +748,8 @@ enum Live {
     Identity(Option<UserAssignedIdentity>),
     Credential(Option<FederatedIdentityCredential>),
     Role(Option<RoleAssignment>),
-    Secret(bool),
+    /// The secret's tags, `None` when it does not exist.
+    Secret(Option<BTreeMap<String, String>>),
 }
 
 async fn read_live(client: &AzureClient, r: &AzureResource) -> Result<Live, AzureError> {
@@ -742,9 +763,9 @@ async fn read_live(client: &AzureClient, r: &AzureResource) -> Result<Live, Azur
         AzureKind::RoleAssignment => Live::Role(client.arm_get(&r.id, r.api_version).await?),
         AzureKind::KeyVaultSecret => {
             let spec: SecretSpec = from_value(r, &r.body)?;
-            Live::Secret(client.secret_exists(&spec.vault, &spec.name).await?)
+            Live::Secret(client.secret_tags(&spec.vault, &spec.name).await?)
         }
-        AzureKind::AgentPool => Live::Secret(false),
+        AzureKind::AgentPool => Live::Secret(None),
     })
 }
 
@@ -920,10 +941,12 @@ pub async fn plan(
                     c.reason = "matches".into();
                 }
             }
-            Live::Secret(true) => {
+            Live::Secret(Some(tags)) => {
+                let spec: SecretSpec = from_value(r, &r.body)?;
                 c.reason = "exists; never overwritten".into();
+                c.blocked = foreign_secret(&spec, &tags);
             }
-            Live::Secret(false) => {
+            Live::Secret(None) => {
                 let spec: SecretSpec = from_value(r, &r.body)?;
                 c.action = Action::Create;
                 c.reason = format!(
@@ -943,6 +966,30 @@ pub async fn plan(
         cluster,
         changes,
         resolved,
+    })
+}
+
+/// Why an existing secret must not be used: stateplan tagged it for another
+/// blueprint or workload, whose database already uses the value. Two
+/// blueprints sharing a vault (staging and production, say) with a workload
+/// of the same name would otherwise share a password. A secret without
+/// stateplan's tags was put there by hand and is used as it is.
+pub(crate) fn foreign_secret(
+    spec: &SecretSpec,
+    live_tags: &BTreeMap<String, String>,
+) -> Option<String> {
+    let owner = |tags: &BTreeMap<String, String>| {
+        ["stateplan-blueprint", "stateplan-workload"].map(|k| tags.get(k).cloned())
+    };
+    let [live_bp, live_w] = owner(live_tags);
+    let [bp, w] = owner(&spec.tags);
+    let (Some(live_bp), Some(live_w)) = (live_bp, live_w) else {
+        return None;
+    };
+    (Some(&live_bp) != bp.as_ref() || Some(&live_w) != w.as_ref()).then(|| {
+        format!(
+            "the secret belongs to workload {live_w} of blueprint {live_bp} (its tags), whose database uses its value; give this blueprint its own key_vault or rename the workload"
+        )
     })
 }
 

@@ -480,7 +480,17 @@ async fn azure_only(out: &Output, args: &ApplyArgs, loaded: &Loaded) -> u8 {
     };
     let shown = combined::azure_only(&loaded.state.blueprint.name, &az);
     print_plan(out, &shown, false);
-    if !az.blocked().is_empty() && !args.allow_replace {
+    let refusals = az.refusals();
+    if !refusals.is_empty() {
+        return print_error(
+            out,
+            &format!(
+                "refusing to apply; nothing was changed: {}",
+                refusals.join("; ")
+            ),
+        );
+    }
+    if az.needs_replace_flag() && !args.allow_replace {
         return print_error(
             out,
             "refusing to apply; nothing was changed: node pool properties that cannot change in place differ; pass --allow-replace to create a replacement pool",

@@ -641,21 +641,37 @@ impl Compiler<'_> {
 
     fn check_cross_workload(&mut self, workloads: &[Workload], bp: &Blueprint) {
         // Workload names are unique (TOML keys) and pools are checked in
-        // `pool::merge`; identity names combine blueprint and workload names,
-        // so they must be checked here.
-        let mut seen = BTreeSet::new();
+        // `pool::merge`; identity and Key Vault secret names combine names
+        // with a `-`, so two different pairs can spell the same one.
+        let span_of = |name: &str| {
+            bp.workloads
+                .iter()
+                .find(|s| s.name.value == name)
+                .map_or(0..0, |s| s.name.span.clone())
+        };
+        let mut identities = BTreeSet::new();
+        let mut vault_names: BTreeMap<&str, &str> = BTreeMap::new();
         for w in workloads {
-            if !seen.insert(w.identity.name.clone()) {
-                let span = bp
-                    .workloads
-                    .iter()
-                    .find(|s| s.name.value == w.name)
-                    .map_or(0..0, |s| s.name.span.clone());
+            if !identities.insert(w.identity.name.clone()) {
                 self.error(
-                    span,
+                    span_of(&w.name),
                     format!("two workloads would share identity {}", w.identity.name),
                     "rename one workload",
                 );
+            }
+            for s in &w.secrets {
+                // Sharing would hand one workload's password to the other.
+                match vault_names.insert(&s.vault_name, &w.name) {
+                    Some(first) if first != w.name => self.error(
+                        span_of(&w.name),
+                        format!(
+                            "workloads `{first}` and `{}` would share Key Vault secret `{}`",
+                            w.name, s.vault_name
+                        ),
+                        "a secret is stored as <workload>-<secret>, so `app` with secret `db-password` and `app-db` with `password` meet; rename a workload or the extra secret",
+                    ),
+                    _ => {}
+                }
             }
         }
     }

@@ -58,7 +58,7 @@ pub fn azure_rows(az: &AzurePlan) -> Vec<PlanRow> {
                 action: c.action,
                 reason: Some(reason),
                 drift: vec![],
-                needs: c.blocked.is_some().then_some(Needs::AllowReplace),
+                needs: c.needs_replace_flag().then_some(Needs::AllowReplace),
                 diff,
                 // Azure rows are shown here; the Azure half applies them.
                 op: Op::None,
@@ -73,6 +73,7 @@ pub fn combine(mut kube: Plan, az: &AzurePlan) -> Plan {
     let mut rows = azure_rows(az);
     rows.append(&mut kube.rows);
     kube.rows = rows;
+    kube.refusals.splice(0..0, az.refusals());
     kube
 }
 
@@ -81,7 +82,7 @@ pub fn azure_only(blueprint: &str, az: &AzurePlan) -> Plan {
     Plan {
         blueprint: blueprint.to_string(),
         rows: azure_rows(az),
-        refusals: Vec::new(),
+        refusals: az.refusals(),
         notes: Vec::new(),
         inventory: Default::default(),
     }

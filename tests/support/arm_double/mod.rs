@@ -335,13 +335,17 @@ impl ArmDouble {
     }
 
     pub fn seed_secret(&self, name: &str, value: &str) {
+        self.seed_secret_tagged(name, value, json!({}));
+    }
+
+    pub fn seed_secret_tagged(&self, name: &str, value: &str, tags: Value) {
         self.st().secrets.insert(
             name.into(),
             Secret {
                 value: value.into(),
                 versions: vec!["00000000000000000000000000000001".into()],
                 content_type: None,
-                tags: json!({}),
+                tags,
             },
         );
     }
