@@ -315,6 +315,46 @@ fn render_tree_is_byte_identical_and_removes_stale_files() {
     );
 }
 
+/// A link committed into a rendered tree (a workload folder pointing
+/// elsewhere) must not make render delete or write files outside the tree.
+#[cfg(unix)]
+#[test]
+fn render_refuses_symlinks_inside_the_tree() {
+    let dir = tempdir("symlink");
+    let out_dir = dir.join("gitops");
+    let out_s = out_dir.to_string_lossy().to_string();
+    let first = stateplan(&["render", "blueprints/postgres-ha.toml", "-o", &out_s]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let victim = dir.join("victim");
+    std::fs::create_dir_all(&victim).expect("mkdir");
+    std::fs::write(victim.join("keep.txt"), "keep").expect("write");
+    std::fs::remove_dir_all(out_dir.join("orders-db")).expect("rm");
+    std::os::unix::fs::symlink(&victim, out_dir.join("orders-db")).expect("symlink");
+    // The marker lists a file behind the link, as if render had written it.
+    let marker = out_dir.join(".stateplan-render");
+    let mut listed = std::fs::read_to_string(&marker).expect("marker");
+    listed.push_str("orders-db/keep.txt\n");
+    std::fs::write(&marker, &listed).expect("write marker");
+    let before = read_all(&dir);
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec!["render", "blueprints/postgres-ha.toml", "-o", &out_s];
+        args.extend_from_slice(extra);
+        let r = stateplan(&args);
+        assert_eq!(r.status.code(), Some(1));
+        let err = text(&r.stderr);
+        assert!(
+            err.contains("orders-db is a symbolic link inside the output folder")
+                && err.contains("nothing was written"),
+            "{err}"
+        );
+        assert_eq!(
+            before,
+            read_all(&dir),
+            "nothing changed, in or outside the tree"
+        );
+    }
+}
+
 fn read_all(dir: &Path) -> Vec<(String, Vec<u8>)> {
     support::read_tree(dir).into_iter().collect()
 }

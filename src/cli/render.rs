@@ -80,6 +80,9 @@ pub fn run(out: &Output, templates: Option<&Path>, args: RenderArgs) -> u8 {
                     gitops::WriteError::OtherBlueprint(..) => {
                         "render each blueprint into a folder of its own (e.g. gitops/<blueprint>), or pass --force to replace that render"
                     }
+                    gitops::WriteError::Symlink(_) => {
+                        "render writes and deletes only plain files and folders inside the output folder, so that a link in a repository cannot make it touch files elsewhere; remove the link (nothing was written)"
+                    }
                     gitops::WriteError::Io(..) => "check the path and its permissions",
                 };
                 out.error(e.to_string(), hint);

@@ -27,6 +27,9 @@ pub enum WriteError {
     /// The folder holds the render of another blueprint (named), whose
     /// files this render would delete.
     OtherBlueprint(PathBuf, String),
+    /// A path inside the folder is a symbolic link: following it would
+    /// write or delete files outside the tree.
+    Symlink(PathBuf),
     Io(PathBuf, io::Error),
 }
 
@@ -41,6 +44,11 @@ impl std::fmt::Display for WriteError {
             WriteError::OtherBlueprint(p, name) => write!(
                 f,
                 "{} holds the render of blueprint `{name}`; rendering another blueprint there would delete its files",
+                p.display()
+            ),
+            WriteError::Symlink(p) => write!(
+                f,
+                "{} is a symbolic link inside the output folder",
                 p.display()
             ),
             WriteError::Io(p, e) => write!(f, "cannot write {}: {e}", p.display()),
@@ -199,6 +207,21 @@ pub fn tree<'a, B: Body>(rendered: &'a Rendered<B>, state: &DesiredState) -> Tre
     }
 }
 
+/// The first existing component of `dir/rel` below `dir` that is a
+/// symbolic link. `dir` itself may be one: the user named it.
+fn symlink_in(dir: &Path, rel: &str) -> Option<PathBuf> {
+    let mut p = dir.to_path_buf();
+    for c in rel.split('/') {
+        p.push(c);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => return Some(p),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 fn kustomization(header: &str, resources: &[String]) -> String {
     let mut s = format!(
         "{header}apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
@@ -251,11 +274,25 @@ pub fn write(dir: &Path, tree: &Tree<'_>, force: bool) -> Result<(), WriteError>
             Vec::new()
         }
     };
-    for old in previous.iter().filter(|f| !files.contains_key(*f)) {
-        // Only plain relative paths we wrote ourselves; never follow `..`.
-        if old.split('/').any(|c| c == ".." || c.is_empty()) {
-            continue;
+    // Only plain relative paths we wrote ourselves; never follow `..`.
+    let stale: Vec<&String> = previous
+        .iter()
+        .filter(|f| !files.contains_key(*f))
+        .filter(|f| !f.split('/').any(|c| c == ".." || c.is_empty()))
+        .collect();
+    // Checked before anything changes: a link committed to the repository
+    // would otherwise let a render write or delete files outside the tree.
+    for rel in files
+        .keys()
+        .chain(stale.iter().copied())
+        .map(String::as_str)
+        .chain([MARKER])
+    {
+        if let Some(link) = symlink_in(dir, rel) {
+            return Err(WriteError::Symlink(link));
         }
+    }
+    for old in stale {
         let p = dir.join(old);
         if p.is_file() {
             std::fs::remove_file(&p).map_err(io(&p))?;
