@@ -72,6 +72,7 @@ fn main() {
         blueprint: &loaded.state.blueprint.name,
         objects,
         pending: &loaded.rendered.pending,
+        workloads: &loaded.state.workloads,
     };
     let resolved: BTreeMap<String, String> = loaded
         .rendered

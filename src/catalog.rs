@@ -100,6 +100,31 @@ pub struct EngineProfile {
     /// Time for a clean shutdown (checkpoint, flush) before SIGKILL.
     #[serde(default = "default_grace")]
     pub termination_grace_seconds: u32,
+    /// Changes to a running workload `plan` refuses, and why.
+    #[serde(default)]
+    pub changes: ChangeRules,
+}
+
+/// Changes to a running workload the engine cannot take by just rolling
+/// out a new StatefulSet; `plan` refuses them with the reason. In the
+/// reasons, `{from}` and `{to}` are the live and blueprint values and
+/// `{removed}` the pods a scale-down removes (`{removed_hosts}` their DNS
+/// names), highest ordinal first.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRules {
+    /// Any change of the replica count: the engine's membership is fixed
+    /// when the cluster is created. Refused outright.
+    #[serde(default)]
+    pub replicas: Option<String>,
+    /// A scale-down needs engine steps first (removing members,
+    /// decommissioning nodes). Refused until `--allow-replica-change`.
+    #[serde(default)]
+    pub scale_down: Option<String>,
+    /// A change of the major version (the first number): the new server
+    /// cannot use the old data files in place. Refused outright.
+    #[serde(default)]
+    pub major_version: Option<String>,
 }
 
 fn default_client_routing() -> String {

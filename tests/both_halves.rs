@@ -60,6 +60,7 @@ async fn apply_both_halves_then_replan_is_clean() {
         blueprint: &loaded.state.blueprint.name,
         objects: &loaded.rendered.objects,
         pending: &loaded.rendered.pending,
+        workloads: &loaded.state.workloads,
     };
 
     // 1. The combined plan: Azure rows (wave 0) first, Kubernetes rows with

@@ -33,6 +33,7 @@ struct Bp {
     name: String,
     objects: Vec<DesiredObject>,
     pending: Vec<stateplan::render::PendingValue>,
+    workloads: Vec<stateplan::compile::Workload>,
 }
 
 fn load(path: &str) -> Bp {
@@ -41,6 +42,7 @@ fn load(path: &str) -> Bp {
         name: l.state.blueprint.name.clone(),
         objects: l.rendered.objects,
         pending: l.rendered.pending,
+        workloads: l.state.workloads,
     }
 }
 
@@ -58,6 +60,7 @@ impl Bp {
             blueprint: &self.name,
             objects: &self.objects,
             pending: &self.pending,
+            workloads: &self.workloads,
         }
     }
     fn body_mut(&mut self, kind: &str, name: &str) -> &mut Value {
@@ -895,4 +898,120 @@ async fn every_example_blueprint_replans_to_no_changes() {
             changed.join("\n")
         );
     }
+}
+
+/// On a fresh cluster, applies `before`, then plans `after` (both
+/// rewrites of an example blueprint), with `allow_replica_change` as given.
+async fn plan_change(
+    example: &str,
+    before: (&str, &str),
+    after: (&str, &str),
+    allow_replica_change: bool,
+) -> (KubeDouble, Client, Bp, Plan) {
+    let (d, c) = cluster().await;
+    let text = std::fs::read_to_string(blueprint_path(example)).expect("example");
+    assert!(text.contains(before.0) && text.contains(after.0));
+    let first = load_text("change-before", &text.replace(before.0, before.1));
+    apply_ok(&c, &first, &apply_opts(&first)).await;
+    let second = load_text("change-after", &text.replace(after.0, after.1));
+    let opts = PlanOptions {
+        allow_replica_change,
+        ..plan_opts(&second)
+    };
+    let p = plan::plan(&c, &second.desired(), &opts)
+        .await
+        .expect("plan");
+    (d, c, second, p)
+}
+
+#[tokio::test]
+async fn scale_down_that_needs_engine_steps_is_refused_until_allowed() {
+    let five = ("replicas = 3", "replicas = 5");
+    let three = ("replicas = 3", "replicas = 3");
+    let (d, c, bp, p) = plan_change("mongodb-replicaset.toml", five, three, false).await;
+    assert_eq!(p.exit_code(), 1);
+    assert_eq!(p.refusals.len(), 1, "{:?}", p.refusals);
+    let r = &p.refusals[0];
+    assert!(
+        r.starts_with("StatefulSet/catalogue/catalogue: replicas 5 → 3: the replica set keeps catalogue-4, catalogue-3 as voting members")
+            && r.contains("for each HOST of catalogue-4.catalogue-headless.catalogue.svc.cluster.local, catalogue-3.catalogue-headless.catalogue.svc.cluster.local")
+            && r.ends_with("Then re-run with --allow-replica-change."),
+        "{r}"
+    );
+    // apply refuses too, and writes nothing.
+    d.reset_requests();
+    let e = apply::run(
+        &c,
+        &bp.desired(),
+        &apply_opts(&bp),
+        &mut |_| true,
+        &Record::default(),
+    )
+    .await
+    .expect_err("refused");
+    assert!(matches!(e, ApplyError::Refused { .. }), "{e}");
+    assert!(
+        d.requests()
+            .iter()
+            .all(|r| r.starts_with("GET") || r.contains("/leases") || r.contains("dryRun")),
+        "{:?}",
+        d.requests()
+    );
+    // With the flag: a plain update, and a note that the steps are assumed done.
+    let opts = PlanOptions {
+        allow_replica_change: true,
+        ..plan_opts(&bp)
+    };
+    let p = plan::plan(&c, &bp.desired(), &opts).await.expect("plan");
+    assert_eq!(p.exit_code(), 2, "{:?}", p.refusals);
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("replicas 5 → 3 allowed by --allow-replica-change")),
+        "{:?}",
+        p.notes
+    );
+    // A scale-up needs no steps.
+    let (.., p) = plan_change("mongodb-replicaset.toml", three, five, false).await;
+    assert_eq!(p.exit_code(), 2, "{:?}", p.refusals);
+}
+
+#[tokio::test]
+async fn a_static_kafka_quorum_never_changes_size() {
+    let five = ("replicas = 5", "replicas = 5");
+    let three = ("replicas = 5", "replicas = 3");
+    // No flag lifts it.
+    let (.., p) = plan_change("kafka-events.toml", five, three, true).await;
+    assert_eq!(p.exit_code(), 1);
+    assert!(
+        p.refusals.iter().any(|r| r.starts_with(
+            "StatefulSet/streaming/events: replicas 5 → 3: the brokers are the KRaft controller voters"
+        ) && r.contains("Keep replicas = 5")),
+        "{:?}",
+        p.refusals
+    );
+}
+
+#[tokio::test]
+async fn major_upgrades_and_downgrades_are_refused() {
+    let v16 = ("version = \"17\"", "version = \"16\"");
+    let v17 = ("version = \"17\"", "version = \"17\"");
+    let (.., p) = plan_change("postgres-ha.toml", v16, v17, true).await;
+    assert_eq!(p.exit_code(), 1);
+    assert_eq!(
+        p.refusals,
+        vec!["StatefulSet/orders/orders-db: version 16 → 17: PostgreSQL 17 cannot open a data directory written by PostgreSQL 16: the standbys would crash-loop on the new image while the primary stays on 16. A major upgrade needs pg_upgrade or a dump and restore; keep version = \"16\", or create a new workload on 17 and move the data into it (pg_dump and pg_restore, or logical replication).".to_string()]
+    );
+    let (.., p) = plan_change("postgres-ha.toml", v17, v16, true).await;
+    assert_eq!(p.exit_code(), 1);
+    assert!(
+        p.refusals[0].starts_with("StatefulSet/orders/orders-db: version 17 → 16 is a downgrade"),
+        "{:?}",
+        p.refusals
+    );
+    // MongoDB upgrades one major version in place.
+    let v7 = ("version = \"7.0\"", "version = \"7.0\"");
+    let v8 = ("version = \"7.0\"", "version = \"8.0\"");
+    let (.., p) = plan_change("mongodb-replicaset.toml", v7, v8, false).await;
+    assert_eq!(p.exit_code(), 2, "{:?}", p.refusals);
 }

@@ -187,11 +187,13 @@ pub fn run(out: &Output, templates: Option<&Path>, args: ApplyArgs) -> u8 {
         blueprint: &loaded.state.blueprint.name,
         objects: &loaded.rendered.objects,
         pending: &loaded.rendered.pending,
+        workloads: &loaded.state.workloads,
     };
     let opts = ApplyOptions {
         plan: PlanOptions {
             prune: args.cluster.prune,
             state_namespace: args.cluster.state_namespace.clone(),
+            allow_replica_change: args.cluster.allow_replica_change,
             ..Default::default()
         },
         force_conflicts: args.force_conflicts,

@@ -37,6 +37,11 @@ pub struct ClusterArgs {
     /// PersistentVolumeClaims, Namespaces or StorageClasses).
     #[arg(long)]
     pub prune: bool,
+    /// Let through a scale-down the engine needs steps for (removing
+    /// members, decommissioning nodes), once they are done; without it,
+    /// plan refuses and names the steps.
+    #[arg(long)]
+    pub allow_replica_change: bool,
     /// Namespace of stateplan's inventory ConfigMaps and Leases.
     #[arg(long, value_name = "NS", default_value = DEFAULT_STATE_NAMESPACE)]
     pub state_namespace: String,
@@ -125,10 +130,12 @@ pub(super) async fn plan_both(
         blueprint: &loaded.state.blueprint.name,
         objects: &loaded.rendered.objects,
         pending: &loaded.rendered.pending,
+        workloads: &loaded.state.workloads,
     };
     let opts = PlanOptions {
         prune: args.prune,
         state_namespace: args.state_namespace.clone(),
+        allow_replica_change: args.allow_replica_change,
         resolved: azure_plan
             .as_ref()
             .map(|az| combined::preview_resolved(az, &loaded.rendered.pending))

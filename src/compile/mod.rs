@@ -375,6 +375,7 @@ impl Compiler<'_> {
             rule: "Pod Security Standards".into(),
             reason: profile.security.reason.clone().into(),
         });
+        decisions.push(changes_decision(&profile.changes));
 
         // Labels.
         let mut selector = BTreeMap::new();
@@ -674,6 +675,36 @@ impl Compiler<'_> {
                 }
             }
         }
+    }
+}
+
+/// What `plan` will refuse once the workload runs (see `plan::transition`).
+fn changes_decision(c: &crate::catalog::ChangeRules) -> Decision {
+    let mut refused = vec!["a version downgrade"];
+    if c.major_version.is_some() {
+        refused.push("a major version upgrade");
+    }
+    if c.replicas.is_some() {
+        refused.push("any change of the replica count");
+    }
+    let last = refused.pop().unwrap_or_default();
+    let list = if refused.is_empty() {
+        last.to_string()
+    } else {
+        format!("{} and {last}", refused.join(", "))
+    };
+    let mut reason = format!(
+        "Once the workload runs, plan refuses {list}, which the engine cannot take by rolling out new pods."
+    );
+    if c.scale_down.is_some() {
+        reason.push_str(" A scale-down is refused until the engine's own steps are done (plan names them) and --allow-replica-change is passed.");
+    }
+    reason.push_str(" Any other change to the pod template or the engine's config files restarts the pods one at a time, highest ordinal first.");
+    Decision {
+        topic: "changes".into(),
+        choice: format!("refuses {list}"),
+        rule: "engine change rules".into(),
+        reason: reason.into(),
     }
 }
 

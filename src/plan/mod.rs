@@ -20,6 +20,7 @@ pub mod combined;
 pub mod normalize;
 mod output;
 mod statefulset;
+mod transition;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,7 +31,7 @@ use serde_json::Value;
 
 pub use output::{render_json, render_text};
 
-use crate::compile::PENDING_PREFIX;
+use crate::compile::{PENDING_PREFIX, Workload};
 use crate::live::inventory::{self, Entry, Inventory};
 use crate::live::{self, KindInfo, LiveError, kinds};
 use crate::render::{DesiredObject, PendingValue, Wave};
@@ -213,6 +214,8 @@ pub struct Desired<'a> {
     pub objects: &'a [DesiredObject],
     /// Placeholders for values only Azure knows.
     pub pending: &'a [PendingValue],
+    /// The compiled workloads: what their engines allow to change.
+    pub workloads: &'a [Workload],
 }
 
 /// How to plan.
@@ -227,6 +230,9 @@ pub struct PlanOptions {
     /// Ask the server (dry-run) even where live provably satisfies the
     /// blueprint: slower, for checking the shortcut.
     pub always_dry_run: bool,
+    /// Let through replica-count changes the engine needs steps for
+    /// (profile `changes.scale_down`), once the user has taken them.
+    pub allow_replica_change: bool,
 }
 
 impl Default for PlanOptions {
@@ -236,6 +242,7 @@ impl Default for PlanOptions {
             state_namespace: DEFAULT_STATE_NAMESPACE.into(),
             resolved: BTreeMap::new(),
             always_dry_run: false,
+            allow_replica_change: false,
         }
     }
 }
@@ -352,9 +359,22 @@ pub async fn plan(
         creating_ns: &creating_ns,
         always_dry_run: opts.always_dry_run,
     };
+    let workloads: BTreeMap<&str, &Workload> = desired
+        .workloads
+        .iter()
+        .map(|w| (w.name.as_str(), w))
+        .collect();
     for (info, o) in &objects {
         let mut body = o.body.clone();
         let live = live_objs.get(&o.key());
+        if info.kind == "StatefulSet"
+            && let Some(live) = live
+            && let Some(w) = o.workload.as_deref().and_then(|n| workloads.get(n))
+        {
+            let v = transition::check(o, &body, live, w, opts.allow_replica_change);
+            plan.refusals.extend(v.refusals);
+            plan.notes.extend(v.notes);
+        }
         if let Some(refusal) = fill_pending(o, &mut body, live, desired.pending, &opts.resolved) {
             plan.refusals.push(refusal);
             plan.rows.push(row(o, Action::Create, Op::None, None));
