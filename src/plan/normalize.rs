@@ -20,7 +20,11 @@ const SERVER_METADATA: &[&str] = &[
     "deletionGracePeriodSeconds",
 ];
 
-/// A copy without server-owned metadata and `status`.
+/// `kubectl apply`'s record of the last manifest it applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// A copy without server-owned metadata, kubectl's last-applied record and
+/// `status`.
 pub fn normalize(obj: &Value) -> Value {
     let mut v = obj.clone();
     if let Some(map) = v.as_object_mut() {
@@ -28,6 +32,12 @@ pub fn normalize(obj: &Value) -> Value {
         if let Some(Value::Object(meta)) = map.get_mut("metadata") {
             for f in SERVER_METADATA {
                 meta.remove(*f);
+            }
+            // kubectl's copy of what it last applied: a whole second object
+            // in a diff, which may hold what a hand-written manifest had in
+            // it (a password in an env value). Server-side apply leaves it.
+            if let Some(Value::Object(a)) = meta.get_mut("annotations") {
+                a.remove(LAST_APPLIED);
             }
             for f in ["labels", "annotations"] {
                 if meta
@@ -225,6 +235,18 @@ pub fn redact(kind: &str, obj: &Value, other: Option<&Value>) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn kubectls_last_applied_record_is_never_shown() {
+        let live = json!({"metadata": {"name": "db", "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": "{\"env\":[{\"name\":\"PASSWORD\",\"value\":\"hunter2\"}]}",
+            "team": "payments"
+        }}, "status": {"ready": true}});
+        assert_eq!(
+            normalize(&live),
+            json!({"metadata": {"name": "db", "annotations": {"team": "payments"}}})
+        );
+    }
 
     #[test]
     fn quantities_compare_by_value_in_resource_contexts() {
