@@ -567,8 +567,8 @@ impl Catalog {
 }
 
 /// The checks serde cannot make on an engine profile: its name, its
-/// default version, and pinned images (caught here at the profile's line,
-/// not later in the StatefulSet the image ends up in).
+/// default version, secret names and lengths, and pinned images (caught
+/// here at the profile's line, not later in what they end up in).
 fn check_profile(p: &EngineProfile, dir_name: &str, f: &TemplateFile, diags: &mut Vec<Diagnostic>) {
     let mut report = |message: String, hint: &str, span: Option<std::ops::Range<usize>>| {
         let d = Diagnostic::error(message)
@@ -612,6 +612,30 @@ fn check_profile(p: &EngineProfile, dir_name: &str, f: &TemplateFile, diags: &mu
             );
         }
     }
+    // A generated password must resist guessing on its own: at least 118
+    // bits (20 alphanumeric characters, 30 hex digits, 15 bytes).
+    for (i, secret) in p.secrets.iter().enumerate() {
+        let (min, unit) = match secret.alphabet {
+            Alphabet::Alphanumeric => (20, "characters"),
+            Alphabet::Hex => (30, "hex digits"),
+            Alphabet::Base64Bytes => (15, "bytes"),
+        };
+        if secret.length < min {
+            report(
+                format!(
+                    "secret `{}` would be generated with {} {unit}, too few to resist guessing",
+                    secret.name, secret.length
+                ),
+                &format!(
+                    "use length = {min} or more (about 118 bits); the built-in engines use 32"
+                ),
+                spans()
+                    .and_then(|s| s.secrets.get(i))
+                    .and_then(|s| s.length.as_ref())
+                    .map(toml::Spanned::span),
+            );
+        }
+    }
     for (version, image) in &p.versions {
         if !is_pinned(image) {
             report(
@@ -648,6 +672,8 @@ struct ProfileSpans {
 #[derive(Deserialize)]
 struct SecretSpans {
     name: toml::Spanned<String>,
+    #[serde(default)]
+    length: Option<toml::Spanned<usize>>,
 }
 
 /// Where `workload.toml` lists each object template.

@@ -592,7 +592,8 @@ fn platform_data_errors_name_file_line_and_column() {
         .replace("aliases = [\"redis\"]\n", "")
         .replace("default_version = \"8.1\"", "default_version = \"9.0\"")
         .replace("valkey:8.0.2\"", "valkey:latest\"")
-        .replace("name = \"password\"", "name = \"password.v2\"");
+        .replace("name = \"password\"", "name = \"password.v2\"")
+        .replace("length = 32", "length = 8");
     std::fs::write(dir.join("engines/keydb/profile.toml"), &profile).expect("write");
     std::fs::write(
         dir.join("engines/keydb/pod.yaml.j2"),
@@ -647,6 +648,10 @@ fn platform_data_errors_name_file_line_and_column() {
             format!("engines/keydb/profile.toml:{}:8", line_of("password.v2")),
         ),
         (
+            "secret `password.v2` would be generated with 8 characters, too few to resist guessing",
+            format!("engines/keydb/profile.toml:{}:10", line_of("length = 8")),
+        ),
+        (
             "workload.toml lists `kubernetes/ns.yaml.j2`, which is not a template",
             "workload.toml:6:3".to_string(),
         ),
@@ -658,7 +663,7 @@ fn platform_data_errors_name_file_line_and_column() {
         assert!(err.contains(message), "no {message:?} in:\n{err}");
         assert!(err.contains(&location), "no {location} in:\n{err}");
     }
-    assert!(err.contains("6 errors"), "{err}");
+    assert!(err.contains("7 errors"), "{err}");
 }
 
 /// A platform-team file overrides the built-in of the same name, so a
