@@ -132,6 +132,23 @@ fn container_violations(c: &Value, pod: Option<&PodDefaults>, violations: &mut V
     if get("/runAsUser").and_then(Value::as_u64) == Some(0) {
         violations.push(format!("container {cname}: runAsUser is 0"));
     }
+    if get("/procMount")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m != "Default")
+    {
+        violations.push(format!("container {cname}: procMount is not Default"));
+    }
+    context_violations(&format!("container {cname}"), sc, violations);
+    for port in c
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(h) = port.get("hostPort").filter(|h| h.as_u64() != Some(0)) {
+            violations.push(format!("container {cname}: hostPort {h}"));
+        }
+    }
     let confined = |s: Option<&str>| matches!(s, Some("RuntimeDefault" | "Localhost"));
     let unconfined = match (get("/seccompProfile/type").and_then(Value::as_str), pod) {
         (Some(s), _) => !confined(Some(s)),
@@ -142,6 +159,114 @@ fn container_violations(c: &Value, pod: Option<&PodDefaults>, violations: &mut V
         violations.push(format!(
             "container {cname}: seccompProfile is not RuntimeDefault"
         ));
+    }
+}
+
+/// SELinux types the baseline standard allows.
+const SELINUX_TYPES: &[&str] = &[
+    "",
+    "container_t",
+    "container_init_t",
+    "container_kvm_t",
+    "container_engine_t",
+];
+
+/// Sysctls the baseline standard counts as safe (Kubernetes 1.33).
+const SAFE_SYSCTLS: &[&str] = &[
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+];
+
+/// Volume types the restricted standard allows.
+const RESTRICTED_VOLUMES: &[&str] = &[
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+];
+
+/// The settings a pod and a container security context share: SELinux,
+/// AppArmor, Windows host processes.
+fn context_violations(who: &str, sc: Option<&Value>, violations: &mut Vec<String>) {
+    let get = |p: &str| sc.and_then(|s| at(s, p));
+    if let Some(se) = get("/seLinuxOptions") {
+        let ty = se.get("type").and_then(Value::as_str).unwrap_or("");
+        if !SELINUX_TYPES.contains(&ty) {
+            violations.push(format!("{who}: seLinuxOptions.type {ty}"));
+        }
+        for f in ["user", "role"] {
+            if se
+                .get(f)
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.is_empty())
+            {
+                violations.push(format!("{who}: seLinuxOptions.{f} is set"));
+            }
+        }
+    }
+    if get("/appArmorProfile/type").and_then(Value::as_str) == Some("Unconfined") {
+        violations.push(format!("{who}: appArmorProfile is Unconfined"));
+    }
+    if get("/windowsOptions/hostProcess").and_then(Value::as_bool) == Some(true) {
+        violations.push(format!("{who}: windowsOptions.hostProcess is true"));
+    }
+}
+
+/// Pod-level rules: host namespaces, volume types, security context,
+/// sysctls.
+fn pod_violations(pod: &Value, violations: &mut Vec<String>) {
+    for key in ["hostNetwork", "hostPID", "hostIPC"] {
+        if pod.get(key).and_then(Value::as_bool) == Some(true) {
+            violations.push(format!("{key} is true"));
+        }
+    }
+    for vol in pod
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = vol.get("name").and_then(Value::as_str).unwrap_or("?");
+        let kinds = vol
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.as_str());
+        for kind in kinds.filter(|k| *k != "name" && !RESTRICTED_VOLUMES.contains(k)) {
+            violations.push(if kind == "hostPath" {
+                format!("volume {name} is a hostPath")
+            } else {
+                format!("volume {name} is of type {kind}, which is not allowed")
+            });
+        }
+    }
+    let sc = pod.get("securityContext");
+    if sc.and_then(|s| s.get("runAsUser")).and_then(Value::as_u64) == Some(0) {
+        violations.push("pod runAsUser is 0".into());
+    }
+    context_violations("pod", sc, violations);
+    for sysctl in sc
+        .and_then(|s| s.get("sysctls"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = sysctl.get("name").and_then(Value::as_str).unwrap_or("?");
+        if !SAFE_SYSCTLS.contains(&name) {
+            violations.push(format!("pod sysctl {name} is not a safe sysctl"));
+        }
     }
 }
 
@@ -274,32 +399,8 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
         return;
     }
     let mut violations = Vec::new();
-    for key in ["hostNetwork", "hostPID", "hostIPC"] {
-        if pod.get(key).and_then(Value::as_bool) == Some(true) {
-            violations.push(format!("{key} is true"));
-        }
-    }
-    for vol in pod
-        .get("volumes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if vol.get("hostPath").is_some() {
-            violations.push(format!(
-                "volume {} is a hostPath",
-                vol.get("name").and_then(Value::as_str).unwrap_or("?")
-            ));
-        }
-    }
+    pod_violations(pod, &mut violations);
     let pod_sc = pod.get("securityContext");
-    if pod_sc
-        .and_then(|s| s.get("runAsUser"))
-        .and_then(Value::as_u64)
-        == Some(0)
-    {
-        violations.push("pod runAsUser is 0".into());
-    }
     let defaults = PodDefaults {
         non_root: pod_sc
             .and_then(|s| s.get("runAsNonRoot"))
@@ -387,7 +488,7 @@ pub(super) fn at<'v>(v: &'v Value, pointer: &str) -> Option<&'v Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::{PodDefaults, at, container_violations};
+    use super::{PodDefaults, at, container_violations, pod_violations};
 
     #[test]
     fn at_follows_keys_and_indexes_like_pointer() {
@@ -405,6 +506,55 @@ mod tests {
             assert_eq!(at(&v, p), v.pointer(p), "{p}");
         }
         assert_eq!(at(&v, "/spec/ports/1/name"), Some(&serde_json::json!("b")));
+    }
+
+    #[test]
+    fn pod_rules_of_the_baseline_and_restricted_standards() {
+        use serde_json::json;
+        let pod = json!({
+            "securityContext": {
+                "seLinuxOptions": {"type": "spc_t", "user": "system_u"},
+                "sysctls": [{"name": "net.ipv4.tcp_syncookies", "value": "1"}, {"name": "kernel.msgmax", "value": "1"}],
+                "appArmorProfile": {"type": "RuntimeDefault"}
+            },
+            "volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": "x"}},
+                {"name": "conf", "configMap": {"name": "c"}},
+                {"name": "nfs", "nfs": {"server": "s", "path": "/"}},
+                {"name": "host", "hostPath": {"path": "/"}}
+            ]
+        });
+        let mut v = Vec::new();
+        pod_violations(&pod, &mut v);
+        assert_eq!(
+            v,
+            [
+                "volume nfs is of type nfs, which is not allowed",
+                "volume host is a hostPath",
+                "pod: seLinuxOptions.type spc_t",
+                "pod: seLinuxOptions.user is set",
+                "pod sysctl kernel.msgmax is not a safe sysctl"
+            ]
+        );
+        let c = json!({"name": "db", "ports": [{"containerPort": 6379, "hostPort": 6379}, {"containerPort": 1}],
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]},
+            "procMount": "Unmasked",
+            "appArmorProfile": {"type": "Unconfined"},
+            "windowsOptions": {"hostProcess": true}
+        }});
+        let mut v = Vec::new();
+        container_violations(&c, None, &mut v);
+        assert_eq!(
+            v,
+            [
+                "container db: procMount is not Default",
+                "container db: appArmorProfile is Unconfined",
+                "container db: windowsOptions.hostProcess is true",
+                "container db: hostPort 6379"
+            ]
+        );
     }
 
     #[test]
