@@ -99,6 +99,9 @@ impl Diagnostic {
 pub struct SourceFile {
     pub path: String,
     pub text: String,
+    /// Byte offset of each line's start, built on first use: a file with
+    /// thousands of errors is located in linear time, not quadratic.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
@@ -106,21 +109,50 @@ impl SourceFile {
         SourceFile {
             path: path.into(),
             text: text.into(),
+            line_starts: std::sync::OnceLock::new(),
         }
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        })
+    }
+
+    /// Index (0-based) of the line holding byte `offset`.
+    fn line_index(&self, offset: usize) -> usize {
+        self.line_starts()
+            .partition_point(|&start| start <= offset)
+            .saturating_sub(1)
     }
 
     /// 1-based line and column (in characters) of a byte offset. Offsets past
     /// the end or inside a UTF-8 sequence are clamped, never panic.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
-        let mut offset = offset.min(self.text.len());
-        while !self.text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
-        (line, column)
+        let offset = clamp_span(&self.text, offset..offset).start;
+        let line = self.line_index(offset);
+        let start = self.line_starts()[line];
+        let column = self.text[start..offset].chars().count() + 1;
+        (line + 1, column)
+    }
+
+    /// The whole lines `span` touches, as (text, 1-based first line, span
+    /// within that text): what a snippet shows, without handing the
+    /// renderer the whole file for every diagnostic.
+    fn excerpt(&self, span: Range<usize>) -> (&str, usize, Range<usize>) {
+        let span = clamp_span(&self.text, span);
+        let starts = self.line_starts();
+        let first = self.line_index(span.start);
+        let last = self.line_index(span.end.saturating_sub(1).max(span.start));
+        let from = starts[first];
+        let to = starts.get(last + 1).copied().unwrap_or(self.text.len());
+        (
+            &self.text[from..to],
+            first + 1,
+            span.start - from..span.end - from,
+        )
     }
 }
 
@@ -221,13 +253,14 @@ impl Diagnostics {
         let title = level.primary_title(d.message.as_str());
         let mut group = match (file, &d.span) {
             (Some(f), Some(span)) => {
-                let span = clamp_span(&f.text, span.clone());
+                let (text, line, span) = f.excerpt(span.clone());
                 let mut ann = AnnotationKind::Primary.span(span);
                 if let Some(label) = &d.label {
                     ann = ann.label(label.as_str());
                 }
                 title.element(
-                    Snippet::source(f.text.as_str())
+                    Snippet::source(text)
+                        .line_start(line)
                         .path(f.path.as_str())
                         .fold(true)
                         .annotation(ann),
@@ -289,6 +322,27 @@ mod tests {
         // 'é' is two bytes; the '=' after "né " is the 4th character.
         assert_eq!(f.line_column(10), (2, 4));
         assert_eq!(f.line_column(10_000), (3, 1));
+    }
+
+    #[test]
+    fn line_index_agrees_with_counting() {
+        let text = "a\n\nné = 1\r\nlast";
+        let f = SourceFile::new("c.toml", text);
+        for offset in 0..=text.len() + 2 {
+            let o = clamp_span(text, offset..offset).start;
+            let before = &text[..o];
+            let line = before.matches('\n').count() + 1;
+            let start = before.rfind('\n').map_or(0, |i| i + 1);
+            assert_eq!(
+                f.line_column(offset),
+                (line, before[start..].chars().count() + 1),
+                "{offset}"
+            );
+        }
+        // A snippet shows the lines of the span only.
+        assert_eq!(f.excerpt(3..7), ("né = 1\r\n", 3, 0..4));
+        assert_eq!(f.excerpt(0..4), ("a\n\nné = 1\r\n", 1, 0..4));
+        assert_eq!(f.excerpt(50..60), ("last", 4, 4..4));
     }
 
     #[test]

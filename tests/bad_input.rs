@@ -606,6 +606,16 @@ fn full_reserved_label() {
         13,
         12,
     );
+    // The selector label: overriding it would leave the StatefulSet's pods
+    // outside its own selector and the Services selecting nothing.
+    expect_error(
+        &full(&format!(
+            "{FULL_OK}labels = {{ team = \"a\", \"app.kubernetes.io/name\" = \"orders\" }}\n"
+        )),
+        "label `app.kubernetes.io/name` is set by stateplan itself",
+        13,
+        24,
+    );
 }
 
 #[test]
@@ -1284,6 +1294,29 @@ fn two_workloads_sharing_a_key_vault_secret() {
         )),
         "workloads `app-db` and `app` would share Key Vault secret `app-db-password`",
         9,
+        12,
+    );
+}
+
+#[test]
+fn names_joined_from_namespace_and_workload_must_not_meet() {
+    // ("a-a", "db") and ("a", "a-db") both give `a-a-db`.
+    let one = |name: &str, ns: &str| {
+        format!(
+            "[workloads.{name}]\n{FULL_OK}namespace = \"{ns}\"\nbackup = {{ schedule = \"0 2 * * *\" }}\n"
+        )
+    };
+    let text = format!("{TARGET}{}{}", one("db", "a-a"), one("a-db", "a"));
+    expect_error(
+        &text,
+        "workloads `db` and `a-db` would share the Velero Schedule name `a-a-db`",
+        15,
+        12,
+    );
+    expect_error(
+        &text,
+        "workloads `db` and `a-db` would share the federated credential name `aks-prod-a-a-db-secrets`",
+        15,
         12,
     );
 }

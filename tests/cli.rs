@@ -933,3 +933,52 @@ fn a_large_fleet_lists_a_few_placeholders_and_says_where_the_rest_are() {
     .expect("json");
     assert_eq!(listed.as_array().map(Vec::len), Some(24));
 }
+
+/// A template that writes one object twice would have the second copy
+/// replace the first (and `-o` list one file twice); so would a misspelt
+/// attribute pass as `null`. Both are errors that write nothing.
+#[test]
+fn duplicate_objects_and_undefined_values_from_templates_are_errors() {
+    let dir = tempdir("dup-object");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    let service = builtin("kubernetes/service-client.yaml.j2");
+    std::fs::write(
+        dir.join("kubernetes/service-client.yaml.j2"),
+        format!(
+            "{service}\n---\n{}",
+            service.lines().skip(1).collect::<Vec<_>>().join("\n")
+        ),
+    )
+    .expect("write");
+    let out_dir = dir.join("out");
+    let out = with_templates(
+        &dir,
+        &[
+            "render",
+            "blueprints/postgres-ha.toml",
+            "-o",
+            &out_dir.to_string_lossy(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("workload `orders-db` renders Service/orders/orders-db twice"),
+        "{err}"
+    );
+    assert!(!out_dir.exists(), "nothing written");
+
+    let dir = tempdir("undefined-attr");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    let sa = builtin("kubernetes/serviceaccount.yaml.j2");
+    assert!(sa.contains("w.identity.tenant_id"));
+    std::fs::write(
+        dir.join("kubernetes/serviceaccount.yaml.j2"),
+        sa.replace("w.identity.tenant_id", "w.identity.tenant_idd"),
+    )
+    .expect("write");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("tojson of an undefined value"), "{err}");
+}

@@ -610,9 +610,16 @@ pub(crate) fn check_labels(r: &mut Reader, map: &BTreeMap<String, Spanned<String
                 Some("keys are an optional DNS prefix and '/', then a name of letters, digits, '-', '_' and '.' (at most 63)".into());
             continue;
         }
+        // `name` and `instance` select the pods; `version` is what plan
+        // compares to refuse a downgrade.
         if prefix.is_some_and(|p| p == "stateplan.io" || p.ends_with(".stateplan.io"))
-            || key == "app.kubernetes.io/managed-by"
-            || key == "app.kubernetes.io/instance"
+            || [
+                "app.kubernetes.io/managed-by",
+                "app.kubernetes.io/instance",
+                "app.kubernetes.io/name",
+                "app.kubernetes.io/version",
+            ]
+            .contains(&key.as_str())
         {
             r.error(
                 value.span.clone(),

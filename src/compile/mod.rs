@@ -652,7 +652,31 @@ impl Compiler<'_> {
         };
         let mut identities = BTreeSet::new();
         let mut vault_names: BTreeMap<&str, &str> = BTreeMap::new();
+        // `<namespace>-<workload>` names: ("a-a", "db") and ("a", "a-db")
+        // meet. Schedules share the velero namespace; credential files share
+        // the tree's azure/ folder.
+        let mut joined: BTreeMap<(&str, &str), &str> = BTreeMap::new();
         for w in workloads {
+            let names = [
+                ("Velero Schedule", w.names.schedule.as_str()),
+                (
+                    "federated credential",
+                    w.identity.federated_credential.as_str(),
+                ),
+            ];
+            for (what, n) in names {
+                match joined.insert((what, n), &w.name) {
+                    Some(first) if first != w.name => self.error(
+                        span_of(&w.name),
+                        format!(
+                            "workloads `{first}` and `{}` would share the {what} name `{n}`",
+                            w.name
+                        ),
+                        "these names join namespace and workload with '-', so namespace a-a with workload db meets namespace a with workload a-db; rename one workload or namespace",
+                    ),
+                    _ => {}
+                }
+            }
             if !identities.insert(w.identity.name.clone()) {
                 self.error(
                     span_of(&w.name),

@@ -78,10 +78,29 @@ pub fn render_as<B: Body>(
     // workload that uses them; identical copies merge, different ones are an
     // error naming both workloads.
     let mut shared: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    // Every other object belongs to one workload, once: a second copy
+    // would silently replace the first in the cluster and in the tree.
+    let mut owned: BTreeMap<String, String> = BTreeMap::new();
     for (w, result) in state.workloads.iter().zip(results) {
         match result {
             Ok(list) => {
                 for (obj, found) in list {
+                    if obj.workload.is_some() {
+                        let key = obj.key();
+                        if let Some(first) = owned.get(&key) {
+                            errors.diagnostics.push(if *first == w.name {
+                                Diagnostic::error(format!("workload `{}` renders {key} twice", w.name))
+                                    .in_file(&state.blueprint.file)
+                                    .hint("a template writes the same object twice (two documents with one name); check the platform team's templates")
+                            } else {
+                                Diagnostic::error(format!("workloads `{first}` and `{}` both render {key}", w.name))
+                                    .in_file(&state.blueprint.file)
+                                    .hint("object names join the namespace and workload names with '-' (Velero Schedules: <namespace>-<workload>), so different pairs can meet; rename one workload")
+                            });
+                            continue;
+                        }
+                        owned.insert(key, w.name.clone());
+                    }
                     if obj.workload.is_none() {
                         let key = obj.key();
                         if let Some((i, first)) = shared.get(&key) {

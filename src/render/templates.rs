@@ -291,15 +291,68 @@ fn merge(a: JinjaValue, b: JinjaValue) -> Result<JinjaValue, JinjaError> {
 
 /// `tojson` without the HTML escaping minijinja's built-in applies (`>` as
 /// `\u003e`): our output is YAML, where plain JSON is valid and readable.
+/// An undefined value (a misspelt attribute) is an error, not `null`.
 fn tojson(v: JinjaValue) -> Result<JinjaValue, JinjaError> {
+    if let Some(path) = undefined_in(&v, 4) {
+        return Err(JinjaError::new(
+            minijinja::ErrorKind::UndefinedError,
+            format!("tojson of an undefined value{path} (a misspelt name or attribute?)"),
+        ));
+    }
     serde_json::to_string(&v)
-        .map(JinjaValue::from_safe_string)
+        .map(|s| JinjaValue::from_safe_string(yaml_safe(s)))
         .map_err(|e| {
             JinjaError::new(
                 minijinja::ErrorKind::InvalidOperation,
                 format!("cannot serialize to JSON: {e}"),
             )
         })
+}
+
+/// Where `v` holds an undefined value (`""` for `v` itself, ` at [key]...`
+/// below it), looking `depth` levels down: maps and lists written in a
+/// template are small, and serde would write the hole as `null`.
+fn undefined_in(v: &JinjaValue, depth: usize) -> Option<String> {
+    use minijinja::value::ValueKind;
+    if v.is_undefined() {
+        return Some(String::new());
+    }
+    if depth == 0 || !matches!(v.kind(), ValueKind::Map | ValueKind::Seq) {
+        return None;
+    }
+    let keys = v.try_iter().ok()?;
+    for (i, key) in keys.enumerate() {
+        let (item, label) = match v.kind() {
+            ValueKind::Map => (v.get_item(&key).ok()?, key.to_string()),
+            _ => (key, i.to_string()),
+        };
+        if let Some(below) = undefined_in(&item, depth - 1) {
+            let below = below.trim_start_matches(" at ");
+            return Some(format!(" at [{label}]{below}"));
+        }
+    }
+    None
+}
+
+/// JSON text YAML reads as the same value. JSON leaves DEL, the C1 controls
+/// and U+FFFE/U+FFFF unescaped, which YAML does not allow in a document;
+/// they become `\u` escapes, which both read alike. (Only inside strings can
+/// they occur.)
+fn yaml_safe(json: String) -> String {
+    let unsafe_char = |c: char| matches!(c, '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}');
+    // Most text is ASCII below DEL: one pass over the bytes decides.
+    if json.bytes().all(|b| b < 0x7f) || !json.chars().any(unsafe_char) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `checksum`: a short stable hash of a string, to roll pods on config change.
@@ -372,6 +425,21 @@ mod tests {
             split_documents("a: 1\n---  \n"),
             vec![(0, "a: 1\n"), (11, "")]
         );
+    }
+
+    #[test]
+    fn tojson_output_is_yaml_safe() {
+        assert_eq!(yaml_safe("\"plain\"".into()), "\"plain\"");
+        assert_eq!(yaml_safe("\"é\"".into()), "\"é\"");
+        assert_eq!(
+            yaml_safe("\"a\u{7f}b\u{85}c\u{ffff}\"".into()),
+            "\"a\\u007fb\\u0085c\\uffff\""
+        );
+        // YAML reads the escapes as the characters JSON had.
+        let v: Value =
+            serde_saphyr::from_str(&yaml_safe("{\"k\": \"a\u{7f}b\u{9f}\"}".into())).expect("yaml");
+        assert_eq!(v["k"], "a\u{7f}b\u{9f}");
+        assert!(tojson(JinjaValue::UNDEFINED).is_err());
     }
 
     #[test]
