@@ -982,3 +982,20 @@ fn duplicate_objects_and_undefined_values_from_templates_are_errors() {
     let err = text(&out.stderr);
     assert!(err.contains("tojson of an undefined value"), "{err}");
 }
+
+/// Values a template writes as they come must stay strings: `1e12` is a
+/// quantity, not the YAML float 1000000000000.0.
+#[test]
+fn storage_in_exponent_form_renders_as_a_quantity() {
+    let dir = tempdir("exponent");
+    let bp = dir.join("bp.toml");
+    std::fs::write(
+        &bp,
+        "name = \"t\"\n[target]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\ncluster = \"aks\"\nlocation = \"westeurope\"\nkey_vault = \"kv-x\"\n[workloads]\ndb = \"postgres 1 replica 1e12 standard none\"\n",
+    )
+    .expect("write");
+    let out = stateplan(&["render", &bp.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    assert!(yaml.contains("          storage: \"1e12\"\n"), "{yaml}");
+}

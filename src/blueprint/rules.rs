@@ -475,6 +475,26 @@ pub(crate) fn check_cron(r: &mut Reader, s: &Spanned<String>) {
     }
 }
 
+/// Seconds in a Go duration of hours, minutes and seconds (`1h30m`).
+fn every_seconds(d: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut rest = d;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = match rest.as_bytes().first()? {
+            b'h' => 3600,
+            b'm' => 60,
+            b's' => 1,
+            _ => return None,
+        };
+        rest = &rest[1..];
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    (!d.is_empty()).then_some(total)
+}
+
 pub fn validate_cron(expr: &str) -> Result<(), String> {
     let expr = expr.trim();
     if let Some(rest) = expr.strip_prefix('@') {
@@ -484,12 +504,15 @@ pub fn validate_cron(expr: &str) -> Result<(), String> {
             }
             _ if rest.starts_with("every ") => {
                 let d = rest["every ".len()..].trim();
-                let (num, unit) =
-                    d.split_at(d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len()));
-                if !num.is_empty() && ["s", "m", "h"].contains(&unit) {
-                    Ok(())
-                } else {
-                    Err(format!("`@every {d}` needs a duration like 6h or 30m"))
+                match every_seconds(d) {
+                    // robfig/cron runs anything shorter every second.
+                    Some(secs) if secs < 60 => Err(format!(
+                        "`@every {d}` would start a backup more often than once a minute"
+                    )),
+                    Some(_) => Ok(()),
+                    None => Err(format!(
+                        "`@every {d}` needs a duration like 6h, 30m or 1h30m"
+                    )),
                 }
             }
             _ => Err(format!("unknown descriptor `@{rest}`")),
@@ -648,6 +671,7 @@ mod tests {
             "30 3 1,15 jan-jun *",
             "@daily",
             "@every 6h",
+            "@every 1h30m",
         ] {
             assert_eq!(validate_cron(ok), Ok(()), "{ok}");
         }
@@ -668,6 +692,16 @@ mod tests {
         );
         assert!(validate_cron("*/0 * * * *").unwrap_err().contains("step"));
         assert!(validate_cron("@sometimes").is_err());
+        for fast in ["@every 0s", "@every 59s", "@every 0h0m"] {
+            assert!(
+                validate_cron(fast)
+                    .unwrap_err()
+                    .contains("more often than once a minute"),
+                "{fast}"
+            );
+        }
+        assert!(validate_cron("@every 1h30").is_err());
+        assert!(validate_cron("@every 1x").is_err());
     }
 
     #[test]
