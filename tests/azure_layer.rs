@@ -175,18 +175,29 @@ async fn fresh_create_then_replan_has_no_changes() {
     assert_eq!(rows[1].0, "create");
     assert_eq!(rows[1].1, "UserAssignedIdentity");
     assert_eq!(rows[2].1, "FederatedIdentityCredential");
-    assert_eq!(rows[3].1, "RoleAssignment");
+    // The secrets, then one role assignment on each (its scope must exist).
+    let kinds: Vec<&str> = rows[3..].iter().map(|r| r.1).collect();
+    assert_eq!(
+        kinds,
+        [
+            "KeyVaultSecret",
+            "KeyVaultSecret",
+            "KeyVaultSecret",
+            "RoleAssignment",
+            "RoleAssignment",
+            "RoleAssignment"
+        ]
+    );
     let secrets: Vec<_> = rows.iter().filter(|r| r.1 == "KeyVaultSecret").collect();
-    assert_eq!(secrets.len(), 3, "{rows:?}");
     assert!(secrets.iter().all(|r| r.0 == "create (generated)"));
-    assert_eq!(p.change_count(), 7);
+    assert_eq!(p.change_count(), 9);
     // Plan reads only.
     assert!(e.d.writes().is_empty(), "{:?}", e.d.writes());
 
     let report = apply(&e.client, &p, &ApplyOptions::default())
         .await
         .unwrap_or_else(|f| panic!("apply failed: {f}"));
-    assert_eq!(report.applied.len(), 7);
+    assert_eq!(report.applied.len(), 9);
     // Long-running agent pool creation was polled, with progress.
     let progress = e.progress.lock().expect("lock").clone();
     assert!(
@@ -241,19 +252,35 @@ async fn fresh_create_then_replan_has_no_changes() {
         fic["properties"]["subject"],
         "system:serviceaccount:orders:orders-db-secrets"
     );
-    let ra = l
+    // Each secret readable by its workload's identity, and only that secret.
+    let vault_id = &l.state.target.vault_id;
+    let mut scopes = Vec::new();
+    for ra in l
         .rendered
         .azure
         .iter()
-        .find(|r| r.kind.as_str() == "RoleAssignment")
-        .expect("role assignment");
-    let live_ra = e.d.resource(&ra.id).expect("live role assignment");
-    assert_eq!(live_ra["properties"]["principalId"], principal);
-    assert!(
-        live_ra["properties"]["roleDefinitionId"]
-            .as_str()
-            .is_some_and(|r| r.ends_with("/4633458b-17de-408a-b874-0445c86b69e6"))
-    );
+        .filter(|r| r.kind.as_str() == "RoleAssignment")
+    {
+        let live_ra = e.d.resource(&ra.id).expect("live role assignment");
+        assert_eq!(live_ra["properties"]["principalId"], principal);
+        assert!(
+            live_ra["properties"]["roleDefinitionId"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("/4633458b-17de-408a-b874-0445c86b69e6"))
+        );
+        scopes.push(
+            live_ra["properties"]["scope"]
+                .as_str()
+                .expect("scope")
+                .to_string(),
+        );
+    }
+    let expected: Vec<String> = ["app-password", "replication-password", "superuser-password"]
+        .iter()
+        .map(|s| format!("{vault_id}/secrets/orders-db-{s}"))
+        .collect();
+    scopes.sort();
+    assert_eq!(scopes, expected);
 
     // The Kubernetes half can fill in its placeholders: none left.
     let mut sa = l
@@ -315,13 +342,14 @@ async fn fresh_create_then_replan_has_no_changes() {
     );
     assert_eq!(again.resolved.get(key).map(String::as_str), Some(client_id));
     assert!(e.d.writes().is_empty());
-    // No SKU list on a no-op plan; one request per resource otherwise.
+    // No SKU list on a no-op plan; one request per resource otherwise, and
+    // one for a vault-wide assignment an earlier version may have left.
     let reqs = e.d.requests();
     assert!(
         !reqs.iter().any(|r| r.contains("Microsoft.Compute/skus")),
         "{reqs:?}"
     );
-    assert_eq!(reqs.len(), 2 + 6, "{reqs:?}");
+    assert_eq!(reqs.len(), 2 + 8 + 1, "{reqs:?}");
     let again_report = apply(&e.client, &again, &ApplyOptions::default())
         .await
         .expect("no-op apply");
@@ -541,6 +569,46 @@ async fn existing_secret_is_untouched() {
     assert_eq!(e.d.secret_versions("orders-db-superuser-password"), 1);
 }
 
+/// Earlier versions gave each identity read access to the whole vault.
+/// Plan replaces that with per-secret assignments and deletes it last.
+#[tokio::test]
+async fn a_vault_wide_assignment_is_replaced_by_per_secret_ones() {
+    let e = env().await;
+    let l = base();
+    applied(&e, &l).await;
+    let identity = &l.state.workloads[0].identity;
+    let principal =
+        e.d.resource(&identity.id).expect("identity")["properties"]["principalId"].clone();
+    let old =
+        stateplan::render::azure::vault_wide_assignment_id(&l.state.target.vault_id, &identity.id);
+    e.d.put_resource(
+        &old,
+        json!({"id": old, "name": old.rsplit('/').next(), "type": "Microsoft.Authorization/roleAssignments",
+               "properties": {"principalId": principal, "scope": l.state.target.vault_id,
+                              "roleDefinitionId": "/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6"}}),
+    );
+    let p = plan_of(&e, &l, false).await.expect("plan");
+    let rows = actions(&p);
+    assert_eq!(rows.len(), 10, "{rows:?}");
+    let last = rows.last().expect("rows");
+    assert_eq!(
+        (last.0.as_str(), last.1),
+        ("delete", "RoleAssignment"),
+        "{rows:?}"
+    );
+    let reason = &p.changes.last().expect("changes").reason;
+    assert_eq!(
+        reason,
+        "vault-wide read access of id-orders-orders-db, replaced by one assignment per secret"
+    );
+    assert_eq!(p.change_count(), 1);
+    apply(&e.client, &p, &ApplyOptions::default())
+        .await
+        .unwrap_or_else(|f| panic!("{f}"));
+    assert!(e.d.resource(&old).is_none());
+    assert!(!plan_of(&e, &l, false).await.expect("plan").has_changes());
+}
+
 #[tokio::test]
 async fn a_secret_generated_for_another_blueprint_is_refused() {
     // Staging and production blueprints sharing a vault, both with a
@@ -635,7 +703,7 @@ async fn throttling_is_retried_after_retry_after() {
         started.elapsed() >= Duration::from_secs(2),
         "Retry-After honoured"
     );
-    assert_eq!(p.change_count(), 7);
+    assert_eq!(p.change_count(), 9);
     let pool_lists =
         e.d.requests()
             .iter()

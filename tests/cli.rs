@@ -900,9 +900,11 @@ fn a_large_fleet_lists_a_few_placeholders_and_says_where_the_rest_are() {
     let out = stateplan(&["render", &file.to_string_lossy()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    // Four placeholders per workload: twelve listed, twelve summarised.
+    // Five placeholders per workload (client and tenant ID, issuer, the
+    // principal of each secret's role assignment): twelve listed, eighteen
+    // summarised.
     assert!(
-        err.contains("24 value(s) are known only after Azure"),
+        err.contains("30 value(s) are known only after Azure"),
         "{err}"
     );
     assert_eq!(
@@ -911,7 +913,7 @@ fn a_large_fleet_lists_a_few_placeholders_and_says_where_the_rest_are() {
         "{err}"
     );
     assert!(
-        err.contains("... and 12 more (`-o DIR` writes all of them to azure/pending-values.json"),
+        err.contains("... and 18 more (`-o DIR` writes all of them to azure/pending-values.json"),
         "{err}"
     );
 
@@ -925,13 +927,13 @@ fn a_large_fleet_lists_a_few_placeholders_and_says_where_the_rest_are() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr)
-            .contains("... and 12 more (all of them are in azure/pending-values.json)")
+            .contains("... and 18 more (all of them are in azure/pending-values.json)")
     );
     let listed: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(tree.join("azure/pending-values.json")).expect("pending file"),
     )
     .expect("json");
-    assert_eq!(listed.as_array().map(Vec::len), Some(24));
+    assert_eq!(listed.as_array().map(Vec::len), Some(30));
 }
 
 /// A template that writes one object twice would have the second copy

@@ -274,6 +274,12 @@ async fn apply_one(
                 report,
             );
         }
+        (AzureKind::RoleAssignment, Action::Delete) => {
+            client
+                .arm_delete(&c.id, super::AUTHORIZATION_API_VERSION, &what)
+                .await?;
+            done("deleted".into(), report);
+        }
         (AzureKind::RoleAssignment, Action::Create | Action::Replace | Action::Update) => {
             if has_placeholder(&desired) {
                 return Err(AzureError::precondition(format!(

@@ -4,7 +4,7 @@
 //! unchanged. Independent of the Kubernetes plan; rows share its summary
 //! columns (action, kind, name, reason).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ use super::models::{
 use super::skus::{self, ResourceSku, SkuNeeds};
 use super::{AKS_API_VERSION, AzureError, COMPUTE_SKUS_API_VERSION};
 use crate::compile::{DesiredState, LABEL_POOL, PENDING_PREFIX};
-use crate::render::azure::{AzureKind, AzureResource, pending};
+use crate::render::azure::{AzureKind, AzureResource, pending, vault_wide_assignment_id};
 
 /// The `blocked` reason of a pool replace planned without the flag.
 pub const REPLACE_NEEDS_FLAG: &str = "needs --allow-replace";
@@ -93,7 +93,8 @@ pub struct ClusterInfo {
 pub struct AzurePlan {
     pub cluster: ClusterInfo,
     /// In apply order: node pools, then per workload identity, federated
-    /// credential, role assignment, secrets.
+    /// credential, secrets, a role assignment per secret; last, deletions
+    /// of the vault-wide assignments earlier versions made.
     pub changes: Vec<AzureChange>,
     /// Placeholder → value for everything already known from live state.
     pub resolved: BTreeMap<String, String>,
@@ -833,9 +834,11 @@ pub async fn plan(
         .await?;
 
     // Identities first: their principal/client IDs resolve the rest.
+    let mut lives_of_identities = BTreeSet::new();
     for (r, live) in others.iter().zip(&lives) {
         if let Live::Identity(Some(i)) = live {
             record_identity(&mut resolved, &r.name, i);
+            lives_of_identities.insert(r.id.clone());
         }
     }
     for (r, live) in others.iter().zip(lives) {
@@ -904,7 +907,7 @@ pub async fn plan(
             }
             Live::Role(None) => {
                 c.action = Action::Create;
-                c.reason = "Key Vault Secrets User on the vault".into();
+                c.reason = "Key Vault Secrets User on this secret".into();
             }
             Live::Role(Some(l)) => {
                 let d: RoleAssignment = from_value(r, &desired)?;
@@ -962,11 +965,61 @@ pub async fn plan(
         }
         changes.push(c);
     }
+    changes.extend(vault_wide_assignments(client, state, &others, &lives_of_identities).await?);
     Ok(AzurePlan {
         cluster,
         changes,
         resolved,
     })
+}
+
+/// Deletions of the vault-wide role assignments earlier versions made for
+/// identities that exist: the per-secret assignments (planned before these)
+/// replace them, and left in place they keep every secret in the vault
+/// readable to the workload.
+async fn vault_wide_assignments(
+    client: &AzureClient,
+    state: &DesiredState,
+    others: &[&AzureResource],
+    live_identities: &BTreeSet<String>,
+) -> Result<Vec<AzureChange>, AzureError> {
+    let candidates: Vec<&AzureResource> = others
+        .iter()
+        .copied()
+        .filter(|r| r.kind == AzureKind::UserAssignedIdentity && live_identities.contains(&r.id))
+        .collect();
+    let found: Vec<Option<RoleAssignment>> = futures::stream::iter(candidates.iter().map(|r| {
+        let id = vault_wide_assignment_id(&state.target.vault_id, &r.id);
+        async move {
+            client
+                .arm_get(&id, crate::azure::AUTHORIZATION_API_VERSION)
+                .await
+        }
+    }))
+    .buffered(READ_CONCURRENCY)
+    .try_collect()
+    .await?;
+    Ok(candidates
+        .into_iter()
+        .zip(found)
+        .filter(|(_, live)| live.is_some())
+        .map(|(r, _)| {
+            let id = vault_wide_assignment_id(&state.target.vault_id, &r.id);
+            let mut c = change(
+                r,
+                Action::Delete,
+                format!(
+                    "vault-wide read access of {}, replaced by one assignment per secret",
+                    r.name
+                ),
+            );
+            c.kind = AzureKind::RoleAssignment;
+            c.name = id.rsplit('/').next().unwrap_or_default().to_string();
+            c.id = id;
+            c.desired = Value::Null;
+            c
+        })
+        .collect())
 }
 
 /// Why an existing secret must not be used: stateplan tagged it for another

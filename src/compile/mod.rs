@@ -359,7 +359,7 @@ impl Compiler<'_> {
             choice: secrets.iter().map(|s| s.vault_name.as_str()).collect::<Vec<_>>().join(", "),
             rule: "engine secrets + blueprint secrets".into(),
             reason: format!(
-                "Generated with a CSPRNG into Key Vault {} when missing and never overwritten; External Secrets syncs them into Secret {name}-credentials using workload identity, so no secret value is in the blueprint, the rendered manifests or Git.",
+                "Generated with a CSPRNG into Key Vault {} when missing and never overwritten; External Secrets syncs them into Secret {name}-credentials using workload identity, so no secret value is in the blueprint, the rendered manifests or Git. The identity may read these secrets only (a role assignment on each), not the rest of the vault.",
                 target.key_vault
             ).into(),
         });

@@ -219,30 +219,6 @@ pub fn resources_as<A: AzureBody>(
                 ..Default::default()
             }),
         });
-        let role_definition_id = format!(
-            "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{KEY_VAULT_SECRETS_USER}",
-            t.subscription
-        );
-        let name = role_assignment_name(&t.vault_id, &identity.id, KEY_VAULT_SECRETS_USER);
-        out.push(AzureResource {
-            kind: AzureKind::RoleAssignment,
-            id: format!(
-                "{}/providers/Microsoft.Authorization/roleAssignments/{name}",
-                t.vault_id
-            ),
-            name,
-            api_version: AUTHORIZATION_API_VERSION,
-            workloads: vec![w.name.clone()],
-            body: json(&RoleAssignment {
-                properties: RoleAssignmentProperties {
-                    role_definition_id,
-                    principal_id: pending(&format!("azure/identity/{}/principalId", identity.name)),
-                    principal_type: Some("ServicePrincipal".into()),
-                    scope: None,
-                },
-                ..Default::default()
-            }),
-        });
         for s in &w.secrets {
             let mut secret_tags = tags.clone();
             secret_tags.insert("stateplan-workload".into(), w.name.clone());
@@ -261,6 +237,37 @@ pub fn resources_as<A: AzureBody>(
                     },
                     content_type: "text/plain".into(),
                     tags: secret_tags,
+                }),
+            });
+        }
+        // One assignment per secret, scoped to that secret, after it
+        // exists: a workload's identity reads its own secrets and nothing
+        // else in the vault (a vault-wide role would let anyone who can
+        // create an ExternalSecret in its namespace read every secret).
+        let role_definition_id = format!(
+            "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{KEY_VAULT_SECRETS_USER}",
+            t.subscription
+        );
+        for s in &w.secrets {
+            let scope = secret_scope(&t.vault_id, &s.vault_name);
+            let name = role_assignment_name(&scope, &identity.id, KEY_VAULT_SECRETS_USER);
+            out.push(AzureResource {
+                kind: AzureKind::RoleAssignment,
+                id: format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"),
+                name,
+                api_version: AUTHORIZATION_API_VERSION,
+                workloads: vec![w.name.clone()],
+                body: json(&RoleAssignment {
+                    properties: RoleAssignmentProperties {
+                        role_definition_id: role_definition_id.clone(),
+                        principal_id: pending(&format!(
+                            "azure/identity/{}/principalId",
+                            identity.name
+                        )),
+                        principal_type: Some("ServicePrincipal".into()),
+                        scope: None,
+                    },
+                    ..Default::default()
                 }),
             });
         }
@@ -285,6 +292,20 @@ impl<A: AzureBody> Sink<'_, A> {
         );
         self.list.push(r.map_body(A::from_value));
     }
+}
+
+/// The ARM scope of one Key Vault secret (role assignments on it).
+pub fn secret_scope(vault_id: &str, secret: &str) -> String {
+    format!("{vault_id}/secrets/{secret}")
+}
+
+/// The vault-wide assignment earlier versions made for `identity_id`:
+/// plan deletes it, since the per-secret ones replace it.
+pub fn vault_wide_assignment_id(vault_id: &str, identity_id: &str) -> String {
+    format!(
+        "{vault_id}/providers/Microsoft.Authorization/roleAssignments/{}",
+        role_assignment_name(vault_id, identity_id, KEY_VAULT_SECRETS_USER)
+    )
 }
 
 /// A role assignment's name must be a GUID; deriving it from scope, principal
