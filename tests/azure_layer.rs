@@ -409,6 +409,17 @@ async fn count_change_is_an_in_place_update() {
             .expect("pool");
     assert_eq!(live["properties"]["count"], 5);
     assert!(!plan_of(&e, &l, false).await.expect("re-plan").has_changes());
+    assert_eq!(p.changes[0].reason, "in place: count");
+    // Fewer nodes: the plan says what AKS does with them.
+    let fewer = load(r#"vm_size = "Standard_E8ds_v5", count = 3"#);
+    let p = plan_of(&e, &fewer, false).await.expect("plan");
+    assert!(
+        p.changes[0]
+            .reason
+            .starts_with("in place: count; fewer nodes: AKS chooses which nodes go"),
+        "{}",
+        p.changes[0].reason
+    );
 }
 
 /// A plan that would take the cluster past AKS's 100 node pools is refused

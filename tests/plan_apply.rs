@@ -1015,3 +1015,40 @@ async fn major_upgrades_and_downgrades_are_refused() {
     let (.., p) = plan_change("mongodb-replicaset.toml", v7, v8, false).await;
     assert_eq!(p.exit_code(), 2, "{:?}", p.refusals);
 }
+
+#[tokio::test]
+async fn plan_says_when_pods_restart() {
+    let mem = ("memory = \"32Gi\"", "memory = \"32Gi\"");
+    let more = ("memory = \"32Gi\"", "memory = \"48Gi\"");
+    let (.., p) = plan_change("postgres-ha.toml", mem, more, false).await;
+    assert_eq!(p.exit_code(), 2, "{:?}", p.refusals);
+    assert_eq!(
+        row(&p, "StatefulSet/orders/orders-db").reason.as_deref(),
+        Some(
+            "pod template changes: the 3 pods restart one at a time, orders-db-2 first and orders-db-0 last (orders-db-0 is the primary: writes pause while it restarts)"
+        )
+    );
+    // Scaling Postgres changes no configuration: no pod restarts.
+    let three = ("replicas = 3", "replicas = 3");
+    let five = ("replicas = 3", "replicas = 5");
+    let (.., p) = plan_change("postgres-ha.toml", three, five, false).await;
+    let r = row(&p, "StatefulSet/orders/orders-db");
+    assert_eq!(r.action, Action::Update);
+    assert_eq!(r.reason, None);
+}
+
+#[tokio::test]
+async fn a_new_storage_class_says_existing_disks_keep_theirs() {
+    let same = ("tier = \"balanced\"", "tier = \"balanced\"");
+    let standard = ("tier = \"balanced\"", "tier = \"standard\"");
+    let (.., p) = plan_change("mongodb-replicaset.toml", same, standard, false).await;
+    let r = row(&p, "StatefulSet/catalogue/catalogue");
+    assert_eq!(r.action, Action::Replace);
+    let reason = r.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("storageClassName stateplan-balanced-")
+            && reason.contains("(existing claims and their disks keep stateplan-balanced-")
+            && reason.contains("only replicas added later get stateplan-standard-"),
+        "{reason}"
+    );
+}

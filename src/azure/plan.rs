@@ -618,6 +618,15 @@ fn plan_pools(
                 } else {
                     format!("in place: {}", names.join(", "))
                 };
+                // The Azure half runs first, and AKS picks the nodes to
+                // remove by its own rules, not by the pods on them.
+                let shrinks = fields.iter().any(|f| {
+                    f.field == "properties.count"
+                        && matches!((f.live.as_u64(), f.desired.as_u64()), (Some(l), Some(d)) if d < l)
+                });
+                if shrinks {
+                    c.reason.push_str("; fewer nodes: AKS chooses which nodes go and drains them before the StatefulSet scales down, so a database pod on one of them may wait for a node in its disk's zone (scale the StatefulSet down first with --only kubernetes to avoid it)");
+                }
             } else {
                 c.reason = "matches".into();
             }

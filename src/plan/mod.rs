@@ -380,7 +380,25 @@ pub async fn plan(
             plan.rows.push(row(o, Action::Create, Op::None, None));
             continue;
         }
-        let rows = ctx.object(info, o, body, live, &mut plan.refusals).await?;
+        let restarts = match (live, o.workload.as_deref().and_then(|n| workloads.get(n))) {
+            (Some(live), Some(w)) if info.kind == "StatefulSet" => {
+                transition::restarts(&body, live, w)
+            }
+            _ => None,
+        };
+        let mut rows = ctx.object(info, o, body, live, &mut plan.refusals).await?;
+        // The StatefulSet's own row (claims may come first) says what its
+        // pods go through.
+        if let Some(note) = restarts
+            && let Some(r) = rows
+                .iter_mut()
+                .find(|r| r.kind == "StatefulSet" && r.is_change())
+        {
+            r.reason = Some(match r.reason.take() {
+                Some(reason) => format!("{reason}; {note}"),
+                None => note,
+            });
+        }
         plan.rows.extend(rows);
     }
 

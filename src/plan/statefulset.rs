@@ -83,9 +83,18 @@ pub(super) async fn immutable(
         for (w, h) in want.iter().zip(have) {
             let tname = name_of(w);
             if !normalize::satisfied(&without_storage(w), &without_storage(h)) {
-                other.push(format!(
-                    "spec.volumeClaimTemplates[{tname}] (other than storage)"
-                ));
+                let class = |v: &Value| {
+                    v.pointer("/spec/storageClassName")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                };
+                other.push(match (class(h), class(w)) {
+                    // The claims exist: a new class reaches only new replicas.
+                    (Some(old), Some(new)) if old != new => format!(
+                        "spec.volumeClaimTemplates[{tname}] storageClassName {old} → {new} (existing claims and their disks keep {old}; only replicas added later get {new}; changing existing disks means az disk update or a data migration)"
+                    ),
+                    _ => format!("spec.volumeClaimTemplates[{tname}] (other than storage)"),
+                });
             }
             let (Some(ws), Some(hs)) = (storage(w), storage(h)) else {
                 continue;

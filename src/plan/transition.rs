@@ -105,6 +105,36 @@ pub(super) fn check(
     v
 }
 
+/// What a change of the pod template does to a running StatefulSet, for
+/// its plan row: every pod restarts, and for an engine with one writable
+/// primary, writes pause while replica 0 does. `None` when the template
+/// (what the pods run) is unchanged.
+pub(super) fn restarts(body: &Value, live: &Value, w: &Workload) -> Option<String> {
+    let template = |v: &Value| v.pointer("/spec/template").cloned().unwrap_or(Value::Null);
+    if super::normalize::satisfied(&template(body), &template(live)) {
+        return None;
+    }
+    let n = body
+        .pointer("/spec/replicas")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
+    let sts = &w.names.statefulset;
+    let order = if n == 1 {
+        format!("{sts}-0 restarts")
+    } else {
+        format!(
+            "the {n} pods restart one at a time, {sts}-{} first and {sts}-0 last",
+            n - 1
+        )
+    };
+    let primary = if w.engine.client_routing == "primary" {
+        format!(" ({sts}-0 is the primary: writes pause while it restarts)")
+    } else {
+        String::new()
+    };
+    Some(format!("pod template changes: {order}{primary}"))
+}
+
 fn label(v: &Value) -> Option<&str> {
     v.pointer(VERSION).and_then(Value::as_str)
 }
