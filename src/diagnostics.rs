@@ -269,7 +269,15 @@ impl Diagnostics {
             // A file without a position (or one not loaded, such as a
             // template) is still named.
             _ => match &d.file {
-                Some(path) => title.element(annotate_snippets::Origin::path(path.as_str())),
+                Some(path) => {
+                    let mut origin = annotate_snippets::Origin::path(path.as_str());
+                    // A position known without a text to show (a file that
+                    // is not UTF-8).
+                    if let (Some(line), Some(column)) = (d.line, d.column) {
+                        origin = origin.line(line).char_column(column);
+                    }
+                    title.element(origin)
+                }
                 None => Group::with_title(title),
             },
         };

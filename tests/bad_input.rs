@@ -1198,6 +1198,16 @@ fn binary_input_is_refused() {
     );
     let d = blueprint::decode_bytes("x.toml", b"a = 1\0").unwrap_err();
     assert!(d.message.contains("NUL bytes"), "{d:#?}");
+    // Where, in characters: `é` is one column.
+    let d = blueprint::decode_bytes("x.toml", b"name = \"t\"\n\xc3\xa9 = \xff\n").unwrap_err();
+    assert!(d.message.contains("not UTF-8"), "{d:#?}");
+    assert_eq!((d.line, d.column), (Some(2), Some(5)));
+    let mut all = Diagnostics::new();
+    all.push(*d);
+    let text = all.render(false);
+    assert!(text.contains("x.toml:2:5"), "{text}");
+    let d = blueprint::decode_bytes("x.toml", b"a = 1\nb = \"\0\"").unwrap_err();
+    assert_eq!((d.line, d.column), (Some(2), Some(6)));
 }
 
 #[test]
@@ -1318,5 +1328,27 @@ fn names_joined_from_namespace_and_workload_must_not_meet() {
         "workloads `db` and `a-db` would share the federated credential name `aks-prod-a-a-db-secrets`",
         15,
         12,
+    );
+}
+
+#[test]
+fn type_zero_and_negative_errors_have_hints() {
+    expect_error(
+        &full(&FULL_OK.replace("engine = \"postgres\"", "engine = true")),
+        "`engine` must be a string, found a boolean",
+        8,
+        10,
+    );
+    expect_error(
+        &full(&format!("{FULL_OK}resources = {{ cpu = \"0\" }}\n")),
+        "cpu must be larger than zero",
+        13,
+        21,
+    );
+    expect_error(
+        &full(&format!("{FULL_OK}resources = {{ cpu = \"-1\" }}\n")),
+        "cpu `-1` is negative",
+        13,
+        21,
     );
 }

@@ -120,11 +120,12 @@ impl Reader {
                     type_name(other)
                 ))
                 .at(v.span());
-                if let DeValue::Integer(i) = other {
-                    d = d.hint(format!("quote it: \"{}\"", i.as_str()));
-                } else if let DeValue::Float(f) = other {
-                    d = d.hint(format!("quote it: \"{}\"", f.as_str()));
-                }
+                d = match other {
+                    DeValue::Integer(i) => d.hint(format!("quote it: \"{}\"", i.as_str())),
+                    DeValue::Float(f) => d.hint(format!("quote it: \"{}\"", f.as_str())),
+                    DeValue::Boolean(b) => d.hint(format!("quote it: \"{b}\"")),
+                    _ => d.hint("write a string in double quotes"),
+                };
                 self.diags.push(d);
                 None
             }
@@ -182,7 +183,10 @@ impl Reader {
                     "`{key}` must be true or false, found {}",
                     type_name(other)
                 ))
-                .at(v.span());
+                .at(v.span())
+                .hint(format!(
+                    "write `{key} = true` or `{key} = false`, without quotes"
+                ));
                 self.diags.push(d);
                 None
             }

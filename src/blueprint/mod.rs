@@ -293,22 +293,43 @@ pub fn decode_bytes(path: &str, bytes: &[u8]) -> Result<String, Box<Diagnostic>>
         .into());
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        Diagnostic::error(format!(
-            "{path} is not UTF-8 text (invalid byte at offset {})",
-            e.valid_up_to()
-        ))
-        .in_file(path)
-        .hint("blueprints are TOML files, which must be UTF-8")
+        let offset = e.valid_up_to();
+        at_byte(
+            Diagnostic::error(format!(
+                "{path} is not UTF-8 text (invalid byte at offset {offset})"
+            ))
+            .in_file(path)
+            .hint("blueprints are TOML files, which must be UTF-8"),
+            bytes,
+            offset,
+        )
     })?;
-    if text.contains('\0') {
-        return Err(Diagnostic::error(format!(
-            "{path} contains NUL bytes; it looks like a binary file"
-        ))
-        .in_file(path)
-        .hint("pass the blueprint's .toml file")
+    if let Some(offset) = text.find('\0') {
+        return Err(at_byte(
+            Diagnostic::error(format!(
+                "{path} contains NUL bytes; it looks like a binary file"
+            ))
+            .in_file(path)
+            .hint("pass the blueprint's .toml file"),
+            bytes,
+            offset,
+        )
         .into());
     }
     Ok(text.strip_prefix('\u{feff}').unwrap_or(text).to_string())
+}
+
+/// Line and column of byte `offset` in text that cannot be shown (not
+/// UTF-8 after that point, or binary): the position without a snippet.
+fn at_byte(mut d: Diagnostic, bytes: &[u8], offset: usize) -> Diagnostic {
+    let before = &bytes[..offset.min(bytes.len())];
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    d.line = Some(before.iter().filter(|&&b| b == b'\n').count() + 1);
+    d.column = Some(String::from_utf8_lossy(&before[start..]).chars().count() + 1);
+    d
 }
 
 fn parse_inner(r: &mut Reader, file: &SourceFile) -> Option<Blueprint> {

@@ -272,11 +272,17 @@ pub(crate) fn quantity(
 ) -> Option<Spanned<Quantity>> {
     match Quantity::parse(s.value.trim()) {
         Ok(q) if q.is_negative() => {
-            r.error(s.span.clone(), format!("{what} `{}` is negative", s.value));
+            r.error(s.span.clone(), format!("{what} `{}` is negative", s.value))
+                .hint = Some(format!("{what} is an amount; drop the minus sign"));
             None
         }
         Ok(q) if q.milli() == 0 => {
-            r.error(s.span.clone(), format!("{what} must be larger than zero"));
+            r.error(s.span.clone(), format!("{what} must be larger than zero"))
+                .hint = Some(if what.contains("cpu") {
+                "for example \"500m\" (half a core) or \"2\"".into()
+            } else {
+                "for example \"4Gi\"".into()
+            });
             None
         }
         Ok(q) => Some(Spanned::new(q, s.span.clone())),

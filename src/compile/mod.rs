@@ -532,7 +532,7 @@ impl Compiler<'_> {
             self.error(
                 span,
                 format!("memory {memory} is below the 256Mi any database engine needs"),
-                "request at least 512Mi",
+                "request at least 256Mi; most engines want 1Gi or more (omit resources for the engine's default)",
             );
         }
         let memory_limit = r.and_then(|r| r.memory_limit.as_ref());
