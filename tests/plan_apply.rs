@@ -1052,3 +1052,41 @@ async fn a_new_storage_class_says_existing_disks_keep_theirs() {
         "{reason}"
     );
 }
+
+/// The same workload and namespace in two blueprints: the second must not
+/// take over the first one's objects.
+#[tokio::test]
+async fn another_blueprints_objects_are_not_taken_over() {
+    let (d, c) = cluster().await;
+    let first = load(&blueprint_path("postgres-ha.toml"));
+    apply_ok(&c, &first, &apply_opts(&first)).await;
+    let text = std::fs::read_to_string(blueprint_path("postgres-ha.toml")).expect("example");
+    let second = load_text(
+        "second",
+        &text.replace("name = \"orders\"", "name = \"orders-copy\""),
+    );
+    let p = plan_of(&c, &second).await;
+    assert_eq!(p.exit_code(), 1);
+    assert!(
+        p.refusals.iter().any(|r| r
+            == "StatefulSet/orders/orders-db belongs to blueprint orders (its stateplan.io/blueprint label); two blueprints would keep overwriting it: rename the workload or its namespace in one of them"),
+        "{:?}",
+        p.refusals
+    );
+    d.reset_requests();
+    let e = apply::run(
+        &c,
+        &second.desired(),
+        &apply_opts(&second),
+        &mut |_| true,
+        &Record::default(),
+    )
+    .await
+    .expect_err("refused");
+    assert!(matches!(e, ApplyError::Refused { .. }), "{e}");
+    let sts = d.get("apps/v1", "StatefulSet", Some(NS), STS).expect("sts");
+    assert_eq!(
+        sts["metadata"]["labels"]["stateplan.io/blueprint"],
+        "orders"
+    );
+}

@@ -355,6 +355,7 @@ pub async fn plan(
 
     let ctx = Ctx {
         client,
+        blueprint: bp,
         live: &live_objs,
         creating_ns: &creating_ns,
         always_dry_run: opts.always_dry_run,
@@ -533,6 +534,8 @@ fn row(o: &DesiredObject, action: Action, op: Op, reason: Option<String>) -> Pla
 
 struct Ctx<'a> {
     client: &'a Client,
+    /// The blueprint being planned.
+    blueprint: &'a str,
     live: &'a BTreeMap<String, Value>,
     creating_ns: &'a BTreeSet<String>,
     always_dry_run: bool,
@@ -636,6 +639,26 @@ impl Ctx<'_> {
                                 source,
                             })?
                             .unwrap_or(Value::Null);
+                        // Another blueprint's object (the same workload and
+                        // namespace in two blueprints): taking it over would
+                        // leave the two overwriting each other.
+                        if let Some(other) = live
+                            .pointer("/metadata/labels")
+                            .and_then(|l| l.get(crate::compile::LABEL_BLUEPRINT))
+                            .and_then(Value::as_str)
+                            .filter(|b| *b != self.blueprint)
+                        {
+                            refusals.push(format!(
+                                "{key} belongs to blueprint {other} (its {} label); two blueprints would keep overwriting it: rename the workload or its namespace in one of them",
+                                crate::compile::LABEL_BLUEPRINT
+                            ));
+                            return Ok(vec![row(
+                                o,
+                                Action::Update,
+                                Op::None,
+                                Some(format!("owned by blueprint {other}")),
+                            )]);
+                        }
                         Ok(vec![self.update_row(
                             o,
                             body,
