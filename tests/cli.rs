@@ -1001,3 +1001,27 @@ fn storage_in_exponent_form_renders_as_a_quantity() {
     let yaml = text(&out.stdout);
     assert!(yaml.contains("          storage: \"1e12\"\n"), "{yaml}");
 }
+
+/// A runaway loop in a platform team's template stops with the template's
+/// name instead of hanging the render.
+#[test]
+fn a_runaway_template_loop_is_stopped() {
+    let dir = tempdir("runaway");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    std::fs::write(
+        dir.join("kubernetes/service-client.yaml.j2"),
+        format!(
+            "{}\n{{% for i in range(100000) %}}{{% for j in range(100000) %}}{{% endfor %}}{{% endfor %}}\n",
+            builtin("kubernetes/service-client.yaml.j2")
+        ),
+    )
+    .expect("write");
+    let out = with_templates(&dir, &["check", "blueprints/mysql-single.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("template kubernetes/service-client.yaml.j2 (line")
+            && err.contains("instructions without finishing"),
+        "{err}"
+    );
+}

@@ -12,6 +12,11 @@ use crate::catalog::Catalog;
 use crate::compile::{DesiredState, Workload};
 use crate::diagnostics::{Diagnostic, SourceFile};
 
+/// Instructions one template render may run: ample for any sensible
+/// template (the built-in ones need a few thousand), about a second of work
+/// for a runaway one.
+const TEMPLATE_FUEL: u64 = 20_000_000;
+
 /// A template environment holding every template of a catalog.
 pub struct Renderer<'c> {
     env: Environment<'c>,
@@ -25,6 +30,10 @@ impl<'c> Renderer<'c> {
         let mut env = Environment::new();
         // A typo in a template must fail loudly, not render an empty string.
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // A platform team's template with a runaway loop fails with its
+        // name instead of hanging the render; the built-in templates use
+        // a few thousand instructions per render.
+        env.set_fuel(Some(TEMPLATE_FUEL));
         // Values are interpolated verbatim (names are validated DNS labels);
         // free-form user data goes through `| tojson`, which is valid YAML.
         // JSON auto-escaping would quote values inside scripts and config files.
@@ -249,9 +258,12 @@ fn template_error(catalog: &Catalog, e: &JinjaError) -> Diagnostic {
     let file = catalog
         .file(name)
         .map_or_else(|| format!("templates/{name}"), |f| f.display_path());
-    let what = match e.detail() {
-        Some(detail) => format!("{}: {detail}", e.kind()),
-        None => e.kind().to_string(),
+    let what = match (e.kind(), e.detail()) {
+        (minijinja::ErrorKind::OutOfFuel, _) => format!(
+            "ran more than {TEMPLATE_FUEL} instructions without finishing (a loop over a huge range, or loops nested too deep?)"
+        ),
+        (kind, Some(detail)) => format!("{kind}: {detail}"),
+        (kind, None) => kind.to_string(),
     };
     let line = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
     let mut d = Diagnostic::error(format!("template {name}{line}: {what}"))
@@ -291,47 +303,64 @@ fn merge(a: JinjaValue, b: JinjaValue) -> Result<JinjaValue, JinjaError> {
 
 /// `tojson` without the HTML escaping minijinja's built-in applies (`>` as
 /// `\u003e`): our output is YAML, where plain JSON is valid and readable.
-/// An undefined value (a misspelt attribute) is an error, not `null`.
+/// An undefined value anywhere in it (a misspelt attribute) is an error,
+/// not `null`.
 fn tojson(v: JinjaValue) -> Result<JinjaValue, JinjaError> {
-    if let Some(path) = undefined_in(&v, 4) {
-        return Err(JinjaError::new(
-            minijinja::ErrorKind::UndefinedError,
-            format!("tojson of an undefined value{path} (a misspelt name or attribute?)"),
-        ));
-    }
-    serde_json::to_string(&v)
+    serde_json::to_string(&Defined(&v))
         .map(|s| JinjaValue::from_safe_string(yaml_safe(s)))
         .map_err(|e| {
+            let undefined = e.to_string().starts_with(UNDEFINED);
             JinjaError::new(
-                minijinja::ErrorKind::InvalidOperation,
-                format!("cannot serialize to JSON: {e}"),
+                if undefined {
+                    minijinja::ErrorKind::UndefinedError
+                } else {
+                    minijinja::ErrorKind::InvalidOperation
+                },
+                if undefined {
+                    format!("tojson of {e} (a misspelt name or attribute?)")
+                } else {
+                    format!("cannot serialize to JSON: {e}")
+                },
             )
         })
 }
 
-/// Where `v` holds an undefined value (`""` for `v` itself, ` at [key]...`
-/// below it), looking `depth` levels down: maps and lists written in a
-/// template are small, and serde would write the hole as `null`.
-fn undefined_in(v: &JinjaValue, depth: usize) -> Option<String> {
-    use minijinja::value::ValueKind;
-    if v.is_undefined() {
-        return Some(String::new());
-    }
-    if depth == 0 || !matches!(v.kind(), ValueKind::Map | ValueKind::Seq) {
-        return None;
-    }
-    let keys = v.try_iter().ok()?;
-    for (i, key) in keys.enumerate() {
-        let (item, label) = match v.kind() {
-            ValueKind::Map => (v.get_item(&key).ok()?, key.to_string()),
-            _ => (key, i.to_string()),
-        };
-        if let Some(below) = undefined_in(&item, depth - 1) {
-            let below = below.trim_start_matches(" at ");
-            return Some(format!(" at [{label}]{below}"));
+const UNDEFINED: &str = "an undefined value";
+
+/// Serializes like minijinja's own `Serialize` for `Value`, in one pass,
+/// but fails on an undefined value at any depth, where minijinja writes
+/// `null`.
+struct Defined<'a>(&'a JinjaValue);
+
+impl serde::Serialize for Defined<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use minijinja::value::ObjectRepr;
+        use serde::ser::{Error, SerializeMap, SerializeSeq};
+        let v = self.0;
+        if v.is_undefined() {
+            return Err(S::Error::custom(UNDEFINED));
+        }
+        match v.as_object().map(|o| (o, o.repr())) {
+            Some((o, ObjectRepr::Map)) => {
+                let mut map = s.serialize_map(None)?;
+                for (key, value) in o.try_iter_pairs().into_iter().flatten() {
+                    if value.is_undefined() {
+                        return Err(S::Error::custom(format!("{UNDEFINED} at key `{key}`")));
+                    }
+                    map.serialize_entry(&Defined(&key), &Defined(&value))?;
+                }
+                map.end()
+            }
+            Some((o, ObjectRepr::Seq | ObjectRepr::Iterable)) => {
+                let mut seq = s.serialize_seq(None)?;
+                for item in o.try_iter().into_iter().flatten() {
+                    seq.serialize_element(&Defined(&item))?;
+                }
+                seq.end()
+            }
+            _ => v.serialize(s),
         }
     }
-    None
 }
 
 /// JSON text YAML reads as the same value. JSON leaves DEL, the C1 controls
@@ -440,6 +469,23 @@ mod tests {
             serde_saphyr::from_str(&yaml_safe("{\"k\": \"a\u{7f}b\u{9f}\"}".into())).expect("yaml");
         assert_eq!(v["k"], "a\u{7f}b\u{9f}");
         assert!(tojson(JinjaValue::UNDEFINED).is_err());
+        let map = JinjaValue::from(std::collections::BTreeMap::from([
+            ("a", JinjaValue::from(1)),
+            ("b", JinjaValue::UNDEFINED),
+        ]));
+        let err = tojson(map).expect_err("undefined inside");
+        assert!(
+            err.to_string().contains("an undefined value at key `b`"),
+            "{err}"
+        );
+        let fine = JinjaValue::from(std::collections::BTreeMap::from([
+            ("a", JinjaValue::from(vec![1, 2])),
+            ("b", JinjaValue::from(())),
+        ]));
+        assert_eq!(
+            tojson(fine).expect("json").to_string(),
+            r#"{"a":[1,2],"b":null}"#
+        );
     }
 
     #[test]
