@@ -477,7 +477,7 @@ fn parse_retention(s: &str) -> Option<u64> {
 pub(crate) fn check_cron(r: &mut Reader, s: &Spanned<String>) {
     if let Err(msg) = validate_cron(&s.value) {
         r.error(s.span.clone(), format!("schedule `{}` is not a valid cron expression: {msg}", s.value)).hint =
-            Some("five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\" (02:00 daily, UTC)".into());
+            Some("five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\" (02:00 daily, UTC; \"CRON_TZ=Europe/Berlin 0 2 * * *\" for another zone)".into());
     }
 }
 
@@ -524,6 +524,23 @@ pub fn validate_cron(expr: &str) -> Result<(), String> {
             _ => Err(format!("unknown descriptor `@{rest}`")),
         };
     }
+    // Velero's cron library reads a time zone in front of the fields.
+    let expr = match expr.split_once(char::is_whitespace) {
+        Some((tz, rest)) if tz.starts_with("CRON_TZ=") || tz.starts_with("TZ=") => {
+            let zone = tz.split_once('=').map_or("", |(_, z)| z);
+            let plausible = !zone.is_empty()
+                && zone
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
+            if !plausible {
+                return Err(format!(
+                    "`{tz}` does not name a time zone such as Europe/Berlin"
+                ));
+            }
+            rest.trim_start()
+        }
+        _ => expr,
+    };
     let fields: Vec<&str> = expr.split_whitespace().collect();
     if fields.len() != 5 {
         return Err(format!("it has {} fields, cron needs 5", fields.len()));
@@ -539,7 +556,9 @@ pub fn validate_cron(expr: &str) -> Result<(), String> {
         ("month", 1, 12, &MONTHS),
         ("day-of-week", 0, 6, &DAYS),
     ];
-    for (field, (what, min, max, names)) in fields.iter().zip(specs) {
+    // The values each field allows, as bits.
+    let mut sets = [0u64; 5];
+    for ((field, (what, min, max, names)), set) in fields.iter().zip(specs).zip(&mut sets) {
         let value = |v: &str| -> Result<u32, String> {
             let offset = if names.len() == 12 { 1 } else { 0 };
             if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
@@ -558,26 +577,49 @@ pub fn validate_cron(expr: &str) -> Result<(), String> {
                 Some((r, s)) => (r, Some(s)),
                 None => (part, None),
             };
-            if let Some(step) = step {
-                match step.parse::<u32>() {
-                    Ok(n) if n > 0 => {}
+            let step = match step {
+                Some(step) => match step.parse::<u32>() {
+                    Ok(n) if n > 0 => n,
                     _ => return Err(format!("{what} step `/{step}` must be a positive number")),
-                }
-            }
-            if range == "*" || range == "?" {
-                continue;
-            }
-            match range.split_once('-') {
-                Some((a, b)) => {
-                    let (a, b) = (value(a)?, value(b)?);
-                    if a > b {
-                        return Err(format!("{what} range {a}-{b} runs backwards"));
+                },
+                None => 1,
+            };
+            let (a, b) = if range == "*" || range == "?" {
+                (min, max)
+            } else {
+                match range.split_once('-') {
+                    Some((a, b)) => {
+                        let (a, b) = (value(a)?, value(b)?);
+                        if a > b {
+                            return Err(format!("{what} range {a}-{b} runs backwards"));
+                        }
+                        (a, b)
+                    }
+                    // `5/15` runs from 5 to the end.
+                    None if step > 1 => (value(range)?, max),
+                    None => {
+                        let v = value(range)?;
+                        (v, v)
                     }
                 }
-                None => {
-                    value(range)?;
-                }
+            };
+            for v in (a..=b).step_by(step as usize) {
+                *set |= 1 << v;
             }
+        }
+    }
+    // With any day of the week, the days of the month decide; a date that
+    // no chosen month has (30 February) never comes.
+    if matches!(fields[4], "*" | "?") {
+        const DAYS_IN: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let fires = (1..=12u32)
+            .filter(|m| sets[3] & (1 << m) != 0)
+            .any(|m| (1..=DAYS_IN[m as usize - 1]).any(|d| sets[2] & (1 << d) != 0));
+        if !fires {
+            return Err(format!(
+                "day-of-month `{}` never falls in month `{}`, so no backup would ever run",
+                fields[2], fields[3]
+            ));
         }
     }
     Ok(())
@@ -678,6 +720,11 @@ mod tests {
             "@daily",
             "@every 6h",
             "@every 1h30m",
+            "CRON_TZ=Europe/Berlin 0 2 * * *",
+            "TZ=UTC 0 2 * * *",
+            "0 2 29 2 *",
+            "0 2 31 jan-mar *",
+            "5/15 * * * *",
         ] {
             assert_eq!(validate_cron(ok), Ok(()), "{ok}");
         }
@@ -707,6 +754,15 @@ mod tests {
             );
         }
         assert!(validate_cron("@every 1h30").is_err());
+        assert!(
+            validate_cron("0 2 30 2 *")
+                .unwrap_err()
+                .contains("never falls in month `2`")
+        );
+        assert!(validate_cron("0 2 31 apr,jun,sep,nov *").is_err());
+        // With a day of the week too, cron runs on either: it fires.
+        assert_eq!(validate_cron("0 2 30 2 mon"), Ok(()));
+        assert!(validate_cron("CRON_TZ= 0 2 * * *").is_err());
         assert!(validate_cron("@every 1x").is_err());
     }
 
