@@ -457,19 +457,24 @@ pub(crate) fn retention(r: &mut Reader, s: &Spanned<String>) -> Option<Spanned<R
 }
 
 fn parse_retention(s: &str) -> Option<u64> {
+    // Digits only (no sign); too many for a u64 is simply very long, which
+    // the caller reports as such.
+    let number = |n: &str| {
+        (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| n.parse::<u64>().unwrap_or(u64::MAX))
+    };
     // Go-style `720h0m0s` as Velero prints it.
     if let Some(h) = s.strip_suffix("h0m0s") {
-        return h.parse().ok();
+        return number(h);
     }
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = num.parse().ok()?;
     let factor = match unit {
         "h" => 1,
         "d" => 24,
         "w" => 24 * 7,
         _ => return None,
     };
-    n.checked_mul(factor)
+    number(num).map(|n| n.saturating_mul(factor))
 }
 
 /// Cron schedules as Velero (robfig/cron) reads them: five fields or a
@@ -773,7 +778,9 @@ mod tests {
         assert_eq!(parse_retention("12h"), Some(12));
         assert_eq!(parse_retention("720h0m0s"), Some(720));
         assert_eq!(parse_retention("30 days"), None);
-        assert_eq!(parse_retention("99999999999999999999d"), None);
+        // Too long to count is too long, not malformed.
+        assert_eq!(parse_retention("99999999999999999999d"), Some(u64::MAX));
+        assert_eq!(parse_retention("+720h0m0s"), None);
     }
 
     #[test]
