@@ -17,6 +17,15 @@ use stateplan::pipeline;
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, as in `src/main.rs`. One arena for all threads
+/// instead of four per core: each arena keeps its own freed pages, and a
+/// 1000-workload `render -o` peaked about 5 MiB higher with the default
+/// (59 against 54 MiB) in the same time; thread caches take the
+/// contention.
+#[cfg(not(target_env = "msvc"))]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static MALLOC_CONF: &[u8; 10] = b"narenas:1\0";
 use stateplan::render::{Yaml, gitops};
 
 const ENGINES: &[(&str, &str)] = &[

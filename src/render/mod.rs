@@ -14,7 +14,8 @@ mod object;
 mod parse;
 mod templates;
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -80,15 +81,32 @@ pub fn render_as<B: Body>(
     let mut shared: BTreeMap<String, (usize, String)> = BTreeMap::new();
     // Every other object belongs to one workload, once: a second copy
     // would silently replace the first in the cluster and in the tree.
-    let mut owned: BTreeMap<String, String> = BTreeMap::new();
+    // Indexed by a hash of its identity, pointing into `objects`: a large
+    // blueprint has tens of thousands and memory is tight.
+    let mut owned: HashMap<u64, usize> = HashMap::new();
     for (w, result) in state.workloads.iter().zip(results) {
         match result {
             Ok(list) => {
                 for (obj, found) in list {
                     if obj.workload.is_some() {
-                        let key = obj.key();
-                        if let Some(first) = owned.get(&key) {
-                            errors.diagnostics.push(if *first == w.name {
+                        let same = |o: &DesiredObject<B>| {
+                            (&o.kind, &o.namespace, &o.name)
+                                == (&obj.kind, &obj.namespace, &obj.name)
+                        };
+                        let earlier = match owned.entry(identity_hash(&obj)) {
+                            Entry::Vacant(slot) => {
+                                slot.insert(objects.len());
+                                None
+                            }
+                            // Two identities with one hash: look them all up.
+                            Entry::Occupied(first) => Some(*first.get())
+                                .filter(|&i| same(&objects[i]))
+                                .or_else(|| objects.iter().position(same)),
+                        };
+                        if let Some(i) = earlier {
+                            let key = obj.key();
+                            let first = objects[i].workload.as_deref().unwrap_or_default();
+                            errors.diagnostics.push(if first == w.name {
                                 Diagnostic::error(format!("workload `{}` renders {key} twice", w.name))
                                     .in_file(&state.blueprint.file)
                                     .hint("a template writes the same object twice (two documents with one name); check the platform team's templates")
@@ -99,7 +117,6 @@ pub fn render_as<B: Body>(
                             });
                             continue;
                         }
-                        owned.insert(key, w.name.clone());
                     }
                     if obj.workload.is_none() {
                         let key = obj.key();
@@ -139,6 +156,14 @@ pub fn render_as<B: Body>(
         azure,
         pending,
     })
+}
+
+/// A hash of an object's kind, namespace and name.
+fn identity_hash<B: Body>(o: &DesiredObject<B>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&o.kind, &o.namespace, &o.name).hash(&mut h);
+    h.finish()
 }
 
 /// One workload's objects with their bodies as `B`, each with the
