@@ -60,11 +60,9 @@ pub(super) fn pod_fragment(v: &Value, w: &Workload, template: &str, out: &mut Ve
     let mut violations = Vec::new();
     for c in containers(v) {
         unpinned_image(c, template, out);
-        if w.engine.security.restricted {
-            container_violations(c, None, &mut violations);
-        }
+        container_violations(c, None, w.engine.security.restricted, &mut violations);
     }
-    restricted_violations(violations, template, out);
+    standard_violations(violations, w.engine.security.restricted, template, out);
 }
 
 /// A pod's (or pod fragment's) containers and init containers.
@@ -93,13 +91,36 @@ struct PodDefaults<'a> {
     seccomp: Option<&'a str>,
 }
 
-/// The restricted Pod Security Standard's container rules. With no pod
-/// (a pod fragment), only what no pod-level setting can make right.
-fn container_violations(c: &Value, pod: Option<&PodDefaults>, violations: &mut Vec<String>) {
+/// Capabilities the baseline standard lets a container add.
+const BASELINE_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// A container's violations of the baseline Pod Security Standard, and of
+/// the restricted one when `restricted`. With no pod (a pod fragment),
+/// only what no pod-level setting can make right.
+fn container_violations(
+    c: &Value,
+    pod: Option<&PodDefaults>,
+    restricted: bool,
+    violations: &mut Vec<String>,
+) {
     let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
     let sc = c.get("securityContext");
     let get = |p: &str| sc.and_then(|s| at(s, p));
-    if get("/allowPrivilegeEscalation").and_then(Value::as_bool) != Some(false) {
+    if restricted && get("/allowPrivilegeEscalation").and_then(Value::as_bool) != Some(false) {
         violations.push(format!(
             "container {cname}: allowPrivilegeEscalation is not false"
         ));
@@ -110,7 +131,7 @@ fn container_violations(c: &Value, pod: Option<&PodDefaults>, violations: &mut V
     let drops_all = get("/capabilities/drop")
         .and_then(Value::as_array)
         .is_some_and(|d| d.iter().any(|x| x == "ALL"));
-    if !drops_all {
+    if restricted && !drops_all {
         violations.push(format!("container {cname}: capabilities.drop lacks ALL"));
     }
     for cap in get("/capabilities/add")
@@ -118,19 +139,27 @@ fn container_violations(c: &Value, pod: Option<&PodDefaults>, violations: &mut V
         .into_iter()
         .flatten()
     {
-        if cap != "NET_BIND_SERVICE" {
+        let allowed = if restricted {
+            cap == "NET_BIND_SERVICE"
+        } else {
+            cap.as_str()
+                .is_some_and(|c| BASELINE_CAPABILITIES.contains(&c))
+        };
+        if !allowed {
             let cap = cap.as_str().map_or_else(|| cap.to_string(), str::to_string);
             violations.push(format!("container {cname}: adds capability {cap}"));
         }
     }
-    let non_root = get("/runAsNonRoot")
-        .and_then(Value::as_bool)
-        .or(pod.map(|p| p.non_root));
-    if non_root == Some(false) {
-        violations.push(format!("container {cname}: runAsNonRoot is not true"));
-    }
-    if get("/runAsUser").and_then(Value::as_u64) == Some(0) {
-        violations.push(format!("container {cname}: runAsUser is 0"));
+    if restricted {
+        let non_root = get("/runAsNonRoot")
+            .and_then(Value::as_bool)
+            .or(pod.map(|p| p.non_root));
+        if non_root == Some(false) {
+            violations.push(format!("container {cname}: runAsNonRoot is not true"));
+        }
+        if get("/runAsUser").and_then(Value::as_u64) == Some(0) {
+            violations.push(format!("container {cname}: runAsUser is 0"));
+        }
     }
     if get("/procMount")
         .and_then(Value::as_str)
@@ -149,11 +178,18 @@ fn container_violations(c: &Value, pod: Option<&PodDefaults>, violations: &mut V
             violations.push(format!("container {cname}: hostPort {h}"));
         }
     }
+    // Restricted: RuntimeDefault or Localhost, here or from the pod.
+    // Baseline: anything but an explicit Unconfined.
     let confined = |s: Option<&str>| matches!(s, Some("RuntimeDefault" | "Localhost"));
-    let unconfined = match (get("/seccompProfile/type").and_then(Value::as_str), pod) {
-        (Some(s), _) => !confined(Some(s)),
-        (None, Some(p)) => !confined(p.seccomp),
-        (None, None) => false,
+    let own = get("/seccompProfile/type").and_then(Value::as_str);
+    let unconfined = if restricted {
+        match (own, pod) {
+            (Some(s), _) => !confined(Some(s)),
+            (None, Some(p)) => !confined(p.seccomp),
+            (None, None) => false,
+        }
+    } else {
+        own.or(pod.and_then(|p| p.seccomp)) == Some("Unconfined")
     };
     if unconfined {
         violations.push(format!(
@@ -226,7 +262,7 @@ fn context_violations(who: &str, sc: Option<&Value>, violations: &mut Vec<String
 
 /// Pod-level rules: host namespaces, volume types, security context,
 /// sysctls.
-fn pod_violations(pod: &Value, violations: &mut Vec<String>) {
+fn pod_violations(pod: &Value, restricted: bool, violations: &mut Vec<String>) {
     for key in ["hostNetwork", "hostPID", "hostIPC"] {
         if pod.get(key).and_then(Value::as_bool) == Some(true) {
             violations.push(format!("{key} is true"));
@@ -244,7 +280,10 @@ fn pod_violations(pod: &Value, violations: &mut Vec<String>) {
             .into_iter()
             .flatten()
             .map(|(k, _)| k.as_str());
-        for kind in kinds.filter(|k| *k != "name" && !RESTRICTED_VOLUMES.contains(k)) {
+        let allowed = |k: &str| {
+            k == "name" || (!restricted && k != "hostPath") || RESTRICTED_VOLUMES.contains(&k)
+        };
+        for kind in kinds.filter(|k| !allowed(k)) {
             violations.push(if kind == "hostPath" {
                 format!("volume {name} is a hostPath")
             } else {
@@ -253,7 +292,7 @@ fn pod_violations(pod: &Value, violations: &mut Vec<String>) {
         }
     }
     let sc = pod.get("securityContext");
-    if sc.and_then(|s| s.get("runAsUser")).and_then(Value::as_u64) == Some(0) {
+    if restricted && sc.and_then(|s| s.get("runAsUser")).and_then(Value::as_u64) == Some(0) {
         violations.push("pod runAsUser is 0".into());
     }
     context_violations("pod", sc, violations);
@@ -270,12 +309,31 @@ fn pod_violations(pod: &Value, violations: &mut Vec<String>) {
     }
 }
 
-fn restricted_violations(violations: Vec<String>, template: &str, out: &mut Vec<Diagnostic>) {
+/// Reports violations of the standard the workload's namespace enforces
+/// (restricted, or baseline for an engine whose profile says it cannot
+/// run restricted): the API server would reject the pods.
+fn standard_violations(
+    violations: Vec<String>,
+    restricted: bool,
+    template: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    let (standard, hint) = if restricted {
+        (
+            "restricted",
+            "use the container_security() macro; if the engine truly cannot run restricted, set [security] restricted = false in its profile and say why",
+        )
+    } else {
+        (
+            "baseline",
+            "the engine's namespace enforces the baseline standard (its profile says restricted = false); the API server rejects pods that break it",
+        )
+    };
     for v in violations {
         out.push(err(
             template,
-            format!("pod violates the restricted Pod Security Standard: {v}"),
-            "use the container_security() macro; if the engine truly cannot run restricted, set [security] restricted = false in its profile and say why",
+            format!("pod violates the {standard} Pod Security Standard: {v}"),
+            hint,
         ));
     }
 }
@@ -395,11 +453,9 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
     for c in &containers {
         unpinned_image(c, template, out);
     }
-    if !w.engine.security.restricted {
-        return;
-    }
+    let restricted = w.engine.security.restricted;
     let mut violations = Vec::new();
-    pod_violations(pod, &mut violations);
+    pod_violations(pod, restricted, &mut violations);
     let pod_sc = pod.get("securityContext");
     let defaults = PodDefaults {
         non_root: pod_sc
@@ -411,9 +467,9 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
             .and_then(Value::as_str),
     };
     for c in &containers {
-        container_violations(c, Some(&defaults), &mut violations);
+        container_violations(c, Some(&defaults), restricted, &mut violations);
     }
-    restricted_violations(violations, template, out);
+    standard_violations(violations, restricted, template, out);
 }
 
 /// Checks across one workload's objects: every named Service `targetPort`
@@ -525,7 +581,7 @@ mod tests {
             ]
         });
         let mut v = Vec::new();
-        pod_violations(&pod, &mut v);
+        pod_violations(&pod, true, &mut v);
         assert_eq!(
             v,
             [
@@ -545,7 +601,7 @@ mod tests {
             "windowsOptions": {"hostProcess": true}
         }});
         let mut v = Vec::new();
-        container_violations(&c, None, &mut v);
+        container_violations(&c, None, true, &mut v);
         assert_eq!(
             v,
             [
@@ -558,11 +614,41 @@ mod tests {
     }
 
     #[test]
+    fn an_engine_that_cannot_run_restricted_is_held_to_baseline() {
+        use serde_json::json;
+        // Root, privilege escalation and baseline capabilities are fine;
+        // privileged, SYS_ADMIN, Unconfined seccomp and a hostPath are not.
+        let c = json!({"name": "db", "securityContext": {
+            "runAsUser": 0,
+            "capabilities": {"add": ["CHOWN", "SYS_ADMIN"]},
+            "privileged": true,
+            "seccompProfile": {"type": "Unconfined"}
+        }});
+        let mut v = Vec::new();
+        container_violations(&c, None, false, &mut v);
+        assert_eq!(
+            v,
+            [
+                "container db: privileged",
+                "container db: adds capability SYS_ADMIN",
+                "container db: seccompProfile is not RuntimeDefault"
+            ]
+        );
+        let pod = json!({"securityContext": {"runAsUser": 0}, "volumes": [
+            {"name": "nfs", "nfs": {"server": "s", "path": "/"}},
+            {"name": "host", "hostPath": {"path": "/"}}
+        ]});
+        let mut v = Vec::new();
+        pod_violations(&pod, false, &mut v);
+        assert_eq!(v, ["volume host is a hostPath"]);
+    }
+
+    #[test]
     fn container_rules_of_the_restricted_standard() {
         use serde_json::json;
         let check = |c: serde_json::Value, pod: Option<&PodDefaults>| {
             let mut v = Vec::new();
-            container_violations(&c, pod, &mut v);
+            container_violations(&c, pod, true, &mut v);
             v
         };
         let good = json!({"name": "db", "securityContext": {
