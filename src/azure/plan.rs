@@ -4,7 +4,7 @@
 //! unchanged. Independent of the Kubernetes plan; rows share its summary
 //! columns (action, kind, name, reason).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,9 @@ use super::models::{
 use super::skus::{self, ResourceSku, SkuNeeds};
 use super::{AKS_API_VERSION, AzureError, COMPUTE_SKUS_API_VERSION};
 use crate::compile::{DesiredState, LABEL_POOL, PENDING_PREFIX};
-use crate::render::azure::{AzureKind, AzureResource, pending, vault_wide_assignment_id};
+use crate::render::azure::{
+    AzureKind, AzureResource, TAG_BLUEPRINT, TAG_WORKLOAD, pending, vault_wide_assignment_id,
+};
 
 /// The `blocked` reason of a pool replace planned without the flag.
 pub const REPLACE_NEEDS_FLAG: &str = "needs --allow-replace";
@@ -843,11 +845,11 @@ pub async fn plan(
         .await?;
 
     // Identities first: their principal/client IDs resolve the rest.
-    let mut lives_of_identities = BTreeSet::new();
+    let mut live_identities = Vec::new();
     for (r, live) in others.iter().zip(&lives) {
         if let Live::Identity(Some(i)) = live {
             record_identity(&mut resolved, &r.name, i);
-            lives_of_identities.insert(r.id.clone());
+            live_identities.push(*r);
         }
     }
     for (r, live) in others.iter().zip(lives) {
@@ -974,7 +976,7 @@ pub async fn plan(
         }
         changes.push(c);
     }
-    changes.extend(vault_wide_assignments(client, state, &others, &lives_of_identities).await?);
+    changes.extend(vault_wide_assignments(client, state, &live_identities).await?);
     Ok(AzurePlan {
         cluster,
         changes,
@@ -989,31 +991,25 @@ pub async fn plan(
 async fn vault_wide_assignments(
     client: &AzureClient,
     state: &DesiredState,
-    others: &[&AzureResource],
-    live_identities: &BTreeSet<String>,
+    live_identities: &[&AzureResource],
 ) -> Result<Vec<AzureChange>, AzureError> {
-    let candidates: Vec<&AzureResource> = others
+    let ids: Vec<String> = live_identities
         .iter()
-        .copied()
-        .filter(|r| r.kind == AzureKind::UserAssignedIdentity && live_identities.contains(&r.id))
+        .map(|r| vault_wide_assignment_id(&state.target.vault_id, &r.id))
         .collect();
-    let found: Vec<Option<RoleAssignment>> = futures::stream::iter(candidates.iter().map(|r| {
-        let id = vault_wide_assignment_id(&state.target.vault_id, &r.id);
-        async move {
-            client
-                .arm_get(&id, crate::azure::AUTHORIZATION_API_VERSION)
-                .await
-        }
-    }))
+    let found: Vec<Option<RoleAssignment>> = futures::stream::iter(
+        ids.iter()
+            .map(|id| client.arm_get(id, crate::azure::AUTHORIZATION_API_VERSION)),
+    )
     .buffered(READ_CONCURRENCY)
     .try_collect()
     .await?;
-    Ok(candidates
-        .into_iter()
+    Ok(live_identities
+        .iter()
+        .zip(ids)
         .zip(found)
         .filter(|(_, live)| live.is_some())
-        .map(|(r, _)| {
-            let id = vault_wide_assignment_id(&state.target.vault_id, &r.id);
+        .map(|((r, id), _)| {
             let mut c = change(
                 r,
                 Action::Delete,
@@ -1040,15 +1036,13 @@ pub(crate) fn foreign_secret(
     spec: &SecretSpec,
     live_tags: &BTreeMap<String, String>,
 ) -> Option<String> {
-    let owner = |tags: &BTreeMap<String, String>| {
-        ["stateplan-blueprint", "stateplan-workload"].map(|k| tags.get(k).cloned())
-    };
-    let [live_bp, live_w] = owner(live_tags);
-    let [bp, w] = owner(&spec.tags);
-    let (Some(live_bp), Some(live_w)) = (live_bp, live_w) else {
+    fn owner(tags: &BTreeMap<String, String>) -> (Option<&String>, Option<&String>) {
+        (tags.get(TAG_BLUEPRINT), tags.get(TAG_WORKLOAD))
+    }
+    let (Some(live_bp), Some(live_w)) = owner(live_tags) else {
         return None;
     };
-    (Some(&live_bp) != bp.as_ref() || Some(&live_w) != w.as_ref()).then(|| {
+    (owner(&spec.tags) != (Some(live_bp), Some(live_w))).then(|| {
         format!(
             "the secret belongs to workload {live_w} of blueprint {live_bp} (its tags), whose database uses its value; give this blueprint its own key_vault or rename the workload"
         )

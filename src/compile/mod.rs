@@ -9,7 +9,7 @@ mod storage;
 pub(crate) use storage::fnv1a;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use model::*;
@@ -650,50 +650,40 @@ impl Compiler<'_> {
                 .find(|s| s.name.value == name)
                 .map_or(0..0, |s| s.name.span.clone())
         };
-        let mut identities = BTreeSet::new();
-        let mut vault_names: BTreeMap<&str, &str> = BTreeMap::new();
-        // `<namespace>-<workload>` names: ("a-a", "db") and ("a", "a-db")
-        // meet. Schedules share the velero namespace; credential files share
-        // the tree's azure/ folder.
-        let mut joined: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+        // (what, name) → the first workload to claim it.
+        let mut taken: BTreeMap<(&str, &str), &str> = BTreeMap::new();
         for w in workloads {
+            // `<namespace>-<workload>` names: ("a-a", "db") and ("a", "a-db")
+            // meet. Schedules share the velero namespace; credential files
+            // share the tree's azure/ folder. A shared secret would hand one
+            // workload's password to the other.
+            let joined = "these names join namespace and workload with '-', so namespace a-a with workload db meets namespace a with workload a-db; rename one workload or namespace";
             let names = [
-                ("Velero Schedule", w.names.schedule.as_str()),
+                ("identity", w.identity.name.as_str(), "rename one workload"),
+                ("the Velero Schedule name", w.names.schedule.as_str(), joined),
                 (
-                    "federated credential",
+                    "the federated credential name",
                     w.identity.federated_credential.as_str(),
+                    joined,
                 ),
-            ];
-            for (what, n) in names {
-                match joined.insert((what, n), &w.name) {
+            ]
+            .into_iter()
+            .chain(w.secrets.iter().map(|s| {
+                (
+                    "Key Vault secret",
+                    s.vault_name.as_str(),
+                    "a secret is stored as <workload>-<secret>, so `app` with secret `db-password` and `app-db` with `password` meet; rename a workload or the extra secret",
+                )
+            }));
+            for (what, name, hint) in names {
+                match taken.insert((what, name), &w.name) {
                     Some(first) if first != w.name => self.error(
                         span_of(&w.name),
                         format!(
-                            "workloads `{first}` and `{}` would share the {what} name `{n}`",
+                            "workloads `{first}` and `{}` would share {what} `{name}`",
                             w.name
                         ),
-                        "these names join namespace and workload with '-', so namespace a-a with workload db meets namespace a with workload a-db; rename one workload or namespace",
-                    ),
-                    _ => {}
-                }
-            }
-            if !identities.insert(w.identity.name.clone()) {
-                self.error(
-                    span_of(&w.name),
-                    format!("two workloads would share identity {}", w.identity.name),
-                    "rename one workload",
-                );
-            }
-            for s in &w.secrets {
-                // Sharing would hand one workload's password to the other.
-                match vault_names.insert(&s.vault_name, &w.name) {
-                    Some(first) if first != w.name => self.error(
-                        span_of(&w.name),
-                        format!(
-                            "workloads `{first}` and `{}` would share Key Vault secret `{}`",
-                            w.name, s.vault_name
-                        ),
-                        "a secret is stored as <workload>-<secret>, so `app` with secret `db-password` and `app-db` with `password` meet; rename a workload or the extra secret",
+                        hint,
                     ),
                     _ => {}
                 }

@@ -368,10 +368,13 @@ pub async fn plan(
     for (info, o) in &objects {
         let mut body = o.body.clone();
         let live = live_objs.get(&o.key());
-        if info.kind == "StatefulSet"
-            && let Some(live) = live
-            && let Some(w) = o.workload.as_deref().and_then(|n| workloads.get(n))
-        {
+        // A running StatefulSet: what its engine cannot take, and what its
+        // pods go through.
+        let running = match (live, o.workload.as_deref().and_then(|n| workloads.get(n))) {
+            (Some(live), Some(w)) if info.kind == "StatefulSet" => Some((live, *w)),
+            _ => None,
+        };
+        if let Some((live, w)) = running {
             let v = transition::check(o, &body, live, w, opts.allow_replica_change);
             plan.refusals.extend(v.refusals);
             plan.notes.extend(v.notes);
@@ -381,12 +384,7 @@ pub async fn plan(
             plan.rows.push(row(o, Action::Create, Op::None, None));
             continue;
         }
-        let restarts = match (live, o.workload.as_deref().and_then(|n| workloads.get(n))) {
-            (Some(live), Some(w)) if info.kind == "StatefulSet" => {
-                transition::restarts(&body, live, w)
-            }
-            _ => None,
-        };
+        let restarts = running.and_then(|(live, w)| transition::restarts(&body, live, w));
         let mut rows = ctx.object(info, o, body, live, &mut plan.refusals).await?;
         // The StatefulSet's own row (claims may come first) says what its
         // pods go through.

@@ -56,9 +56,14 @@ pub(super) fn check(
     let replicas = |x: &Value| x.pointer("/spec/replicas").and_then(Value::as_u64);
     // The API server defaults an unset count to 1.
     let (from, to) = (replicas(live).unwrap_or(1), replicas(body).unwrap_or(1));
-    if from == to {
-        return v;
-    }
+    // The rule that applies, if any: a fixed membership, or a scale-down
+    // that needs the engine's steps first.
+    let rule = match (&rules.replicas, &rules.scale_down) {
+        _ if from == to => return v,
+        (Some(reason), _) => Rule::Refuse(reason),
+        (None, Some(reason)) if to < from => Rule::Steps(reason),
+        _ => return v,
+    };
     let removed: Vec<u64> = (to..from).rev().collect();
     let pods = removed
         .iter()
@@ -86,23 +91,24 @@ pub(super) fn check(
             ],
         )
     };
-    if let Some(reason) = &rules.replicas {
-        v.refusals
-            .push(format!("{key}: replicas {from} → {to}: {}", fill(reason)));
-    } else if to < from
-        && let Some(reason) = &rules.scale_down
-    {
-        if allow_replica_change {
-            v.notes.push(format!(
-                "{key}: replicas {from} → {to} allowed by --allow-replica-change: the {} steps for {pods} that plan names without the flag are taken as done",
-                w.engine.name
-            ));
-        } else {
-            v.refusals
-                .push(format!("{key}: replicas {from} → {to}: {}", fill(reason)));
-        }
+    match rule {
+        Rule::Steps(_) if allow_replica_change => v.notes.push(format!(
+            "{key}: replicas {from} → {to} allowed by --allow-replica-change: the {} steps for {pods} that plan names without the flag are taken as done",
+            w.engine.name
+        )),
+        Rule::Refuse(reason) | Rule::Steps(reason) => v
+            .refusals
+            .push(format!("{key}: replicas {from} → {to}: {}", fill(reason))),
     }
     v
+}
+
+/// What a replica-count change meets.
+enum Rule<'r> {
+    /// Refused whatever the flags.
+    Refuse(&'r str),
+    /// Refused until `--allow-replica-change`.
+    Steps(&'r str),
 }
 
 /// What a change of the pod template does to a running StatefulSet, for

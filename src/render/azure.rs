@@ -144,10 +144,7 @@ pub fn resources_as<A: AzureBody>(
     let t = &state.target;
     let mut tags = BTreeMap::new();
     tags.insert("managed-by".to_string(), "stateplan".to_string());
-    tags.insert(
-        "stateplan-blueprint".to_string(),
-        state.blueprint.name.clone(),
-    );
+    tags.insert(TAG_BLUEPRINT.to_string(), state.blueprint.name.clone());
     let mut out = Sink {
         list: Vec::new(),
         found,
@@ -221,7 +218,7 @@ pub fn resources_as<A: AzureBody>(
         });
         for s in &w.secrets {
             let mut secret_tags = tags.clone();
-            secret_tags.insert("stateplan-workload".into(), w.name.clone());
+            secret_tags.insert(TAG_WORKLOAD.into(), w.name.clone());
             out.push(AzureResource {
                 kind: AzureKind::KeyVaultSecret,
                 name: s.vault_name.clone(),
@@ -293,6 +290,11 @@ impl<A: AzureBody> Sink<'_, A> {
         self.list.push(r.map_body(A::from_value));
     }
 }
+
+/// The Azure tag naming the blueprint a resource belongs to.
+pub const TAG_BLUEPRINT: &str = "stateplan-blueprint";
+/// The Azure tag naming the workload a Key Vault secret belongs to.
+pub const TAG_WORKLOAD: &str = "stateplan-workload";
 
 /// The ARM scope of one Key Vault secret (role assignments on it).
 pub fn secret_scope(vault_id: &str, secret: &str) -> String {

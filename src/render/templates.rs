@@ -309,19 +309,18 @@ fn tojson(v: JinjaValue) -> Result<JinjaValue, JinjaError> {
     serde_json::to_string(&Defined(&v))
         .map(|s| JinjaValue::from_safe_string(yaml_safe(s)))
         .map_err(|e| {
-            let undefined = e.to_string().starts_with(UNDEFINED);
-            JinjaError::new(
-                if undefined {
-                    minijinja::ErrorKind::UndefinedError
-                } else {
-                    minijinja::ErrorKind::InvalidOperation
-                },
-                if undefined {
-                    format!("tojson of {e} (a misspelt name or attribute?)")
-                } else {
-                    format!("cannot serialize to JSON: {e}")
-                },
-            )
+            let (kind, message) = if e.to_string().starts_with(UNDEFINED) {
+                (
+                    minijinja::ErrorKind::UndefinedError,
+                    format!("tojson of {e} (a misspelt name or attribute?)"),
+                )
+            } else {
+                (
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("cannot serialize to JSON: {e}"),
+                )
+            };
+            JinjaError::new(kind, message)
         })
 }
 
