@@ -774,6 +774,81 @@ fn engine_pod_template_problems_name_the_engine_template() {
     assert!(err.contains("4 errors"), "{err}");
 }
 
+/// What a platform team's template renders is checked against the
+/// Kubernetes schemas, as the API server would with strict field
+/// validation: a misspelt field or a wrong type is an error at render time,
+/// naming the template, the object and the field, and nothing is written.
+#[test]
+fn platform_templates_are_held_to_the_kubernetes_schemas() {
+    let dir = tempdir("schema-template");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    let service = builtin("kubernetes/service-client.yaml.j2").replace(
+        "  type: ClusterIP\n",
+        "  type: ClusterIP\n  externalIP: [10.0.0.1]\n  sessionAffinity: 3\n",
+    );
+    assert!(
+        service.contains("externalIP:"),
+        "the built-in template changed"
+    );
+    std::fs::write(dir.join("kubernetes/service-client.yaml.j2"), service).expect("write");
+    let out_dir = dir.join("gitops");
+    let out = with_templates(
+        &dir,
+        &[
+            "render",
+            "blueprints/postgres-ha.toml",
+            "-o",
+            &out_dir.to_string_lossy(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for message in [
+        "template kubernetes/service-client.yaml.j2: Service orders/orders-db would be rejected by the API server: /spec/externalIP: unknown field \"externalIP\" (not declared in schema)",
+        "template kubernetes/service-client.yaml.j2: Service orders/orders-db would be rejected by the API server: /spec/sessionAffinity: 3 is not of types \"null\", \"string\"",
+        "help: stateplan checks what a platform team's templates render against the schemas of Kubernetes 1.33",
+        "2 errors",
+    ] {
+        assert!(err.contains(message), "no {message:?} in:\n{err}");
+    }
+    let file = dir.join("kubernetes/service-client.yaml.j2");
+    assert!(
+        err.contains(&format!(
+            "--> {} (rendered for workload orders-db)",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert!(!out_dir.exists(), "nothing is written");
+
+    // A mistake in an engine's pod template is reported there, with its
+    // path in the pod fragment, not in the StatefulSet it ends up in.
+    let dir = tempdir("schema-pod-template");
+    std::fs::create_dir_all(dir.join("engines/postgres")).expect("mkdir");
+    let pod = builtin("engines/postgres/pod.yaml.j2");
+    let (head, tail) = pod
+        .split_once("  imagePullPolicy: ")
+        .expect("a pull policy");
+    std::fs::write(
+        dir.join("engines/postgres/pod.yaml.j2"),
+        format!("{head}  imagePullPolicyy: {tail}"),
+    )
+    .expect("write");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("template engines/postgres/pod.yaml.j2: the pod's containers and volumes would be rejected by the API server: /initContainers/0/imagePullPolicyy: unknown field \"imagePullPolicyy\" (not declared in schema)"),
+        "{err}"
+    );
+    assert!(!err.contains("statefulset.yaml.j2"), "{err}");
+
+    // The platform team's example override renders objects the schemas accept.
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/platform-templates");
+    let out = with_templates(&templates, &["check", "tests/platform-blueprint.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
 #[test]
 fn completions_are_generated() {
     let out = stateplan(&["completions", "bash"]);

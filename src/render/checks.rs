@@ -1,10 +1,11 @@
 //! Checks on template output: guard rails a platform team's template cannot
-//! switch off. Strict schema validation against the Kubernetes and CRD
-//! schemas runs in the test suite; these checks run on every render.
+//! switch off. These run on every render; strict schema validation
+//! ([`schema`]) runs when a platform team's templates are in use.
 
 use serde_json::Value;
 
 use super::object::Wave;
+use super::strict;
 use crate::compile::{LABEL_BLUEPRINT, MANAGED_BY, Workload};
 use crate::diagnostics::Diagnostic;
 
@@ -12,6 +13,98 @@ const FRAGMENT_KEYS: &[&str] = &["containers", "initContainers", "volumes", "con
 
 fn err(template: &str, message: String, hint: &str) -> Diagnostic {
     Diagnostic::error(format!("template {template}: {message}")).hint(hint)
+}
+
+/// The engine's pod fragment against the definitions its lists end up as
+/// in the StatefulSet, so that a mistake is reported in the engine's template
+/// rather than in the StatefulSet's.
+pub(super) fn pod_fragment_schema(
+    v: &Value,
+    validator: &strict::Validator,
+    template: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut violations = Vec::new();
+    for (key, definition) in [
+        ("containers", "io.k8s.api.core.v1.Container"),
+        ("initContainers", "io.k8s.api.core.v1.Container"),
+        ("volumes", "io.k8s.api.core.v1.Volume"),
+    ] {
+        let items = v.get(key).and_then(Value::as_array).into_iter().flatten();
+        for (i, item) in items.enumerate() {
+            if let Err(errors) = validator.validate_definition(definition, item) {
+                violations.extend(errors.into_iter().map(|e| {
+                    // "/: message" is about the item itself.
+                    let e = e
+                        .strip_prefix("/: ")
+                        .map_or(e.clone(), |m| format!(": {m}"));
+                    format!("/{key}/{i}{e}")
+                }));
+            }
+        }
+    }
+    report_schema(
+        violations,
+        "the pod's containers and volumes".into(),
+        template,
+        out,
+    );
+}
+
+/// At most this many schema violations are listed per object: a template
+/// indented one level wrong can make every field below it unknown.
+const MAX_SCHEMA_ERRORS: usize = 10;
+
+/// The object as the API server would take it with strict field validation
+/// (unknown fields, types, required fields), per [`strict::Validator`].
+pub(super) fn schema(
+    v: &Value,
+    validator: &strict::Validator,
+    template: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Err(violations) = validator.validate(v) else {
+        return;
+    };
+    let s = |p: &str| at(v, p).and_then(Value::as_str).unwrap_or("?");
+    let object = match at(v, "/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) => format!("{} {ns}/{}", s("/kind"), s("/metadata/name")),
+        None => format!("{} {}", s("/kind"), s("/metadata/name")),
+    };
+    report_schema(violations, object, template, out);
+}
+
+fn report_schema(
+    violations: Vec<String>,
+    object: String,
+    template: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    if violations.is_empty() {
+        return;
+    }
+    let hint = format!(
+        "stateplan checks what a platform team's templates render against the schemas of Kubernetes {} and of the External Secrets (v1) and Velero (v1) resources, as the API server does with strict field validation; check the field's name and indentation in the template",
+        strict::KUBERNETES_VERSION
+    );
+    let total = violations.len();
+    for violation in violations.into_iter().take(MAX_SCHEMA_ERRORS) {
+        out.push(err(
+            template,
+            format!("{object} would be rejected by the API server: {violation}"),
+            &hint,
+        ));
+    }
+    if total > MAX_SCHEMA_ERRORS {
+        out.push(err(
+            template,
+            format!(
+                "{object}: {} more schema violations not listed",
+                total - MAX_SCHEMA_ERRORS
+            ),
+            &hint,
+        ));
+    }
 }
 
 /// The engine's pod fragment: a mapping with at least one container.

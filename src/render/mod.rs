@@ -12,6 +12,7 @@ mod emit;
 pub mod gitops;
 mod object;
 mod parse;
+pub mod strict;
 mod templates;
 
 use std::collections::hash_map::Entry;

@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::RenderErrors;
 use super::checks;
 use super::object::{DesiredObject, Wave};
-use crate::catalog::Catalog;
+use super::strict;
+use crate::catalog::{Catalog, Origin};
 use crate::compile::{DesiredState, Workload};
 use crate::diagnostics::{Diagnostic, SourceFile};
 
@@ -21,6 +22,10 @@ const TEMPLATE_FUEL: u64 = 20_000_000;
 pub struct Renderer<'c> {
     env: Environment<'c>,
     catalog: &'c Catalog,
+    /// Set when a platform team's templates are in use: every object is
+    /// then validated against the Kubernetes and CRD schemas. The built-in
+    /// templates' objects are validated by the test suite instead.
+    strict: Option<&'static strict::Validator>,
 }
 
 impl<'c> Renderer<'c> {
@@ -50,8 +55,25 @@ impl<'c> Renderer<'c> {
                     .push(SourceFile::new(f.display_path(), f.source.clone()));
             }
         }
+        let platform = catalog
+            .files()
+            .any(|f| matches!(f.origin, Origin::PlatformTeam(_)));
+        let strict = match platform.then(strict::Validator::embedded) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                errors.diagnostics.push(Diagnostic::error(format!(
+                    "internal error: the built-in schemas do not load ({e}); please report it"
+                )));
+                None
+            }
+        };
         if errors.diagnostics.is_empty() {
-            Ok(Renderer { env, catalog })
+            Ok(Renderer {
+                env,
+                catalog,
+                strict,
+            })
         } else {
             Err(errors)
         }
@@ -74,6 +96,9 @@ impl<'c> Renderer<'c> {
             Some(mut docs) if docs.len() == 1 => {
                 let mut pod = docs.pop().unwrap_or(Value::Null);
                 checks::pod_fragment(&pod, w, &pod_template, &mut errors.diagnostics);
+                if let Some(v) = self.strict.filter(|_| errors.diagnostics.is_empty()) {
+                    checks::pod_fragment_schema(&pod, v, &pod_template, &mut errors.diagnostics);
+                }
                 // Templates may rely on every key being there.
                 if let Some(map) = pod.as_object_mut() {
                     for key in ["initContainers", "volumes"] {
@@ -107,6 +132,11 @@ impl<'c> Renderer<'c> {
             for body in docs {
                 let before = errors.diagnostics.len();
                 checks::object(&body, w, name, &mut errors.diagnostics);
+                // Only an object the guard rails passed: a nameless or
+                // unknown kind of object is reported once, by them.
+                if let Some(v) = self.strict.filter(|_| errors.diagnostics.len() == before) {
+                    checks::schema(&body, v, name, &mut errors.diagnostics);
+                }
                 if errors.diagnostics.len() > before {
                     let file = self.rendered_name(name, w);
                     Diagnostic::name_file(&mut errors.diagnostics[before..], &file);
