@@ -804,7 +804,7 @@ fn platform_templates_are_held_to_the_kubernetes_schemas() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     for message in [
-        "template kubernetes/service-client.yaml.j2: Service orders/orders-db would be rejected by the API server: /spec/externalIP: unknown field \"externalIP\" (not declared in schema)",
+        "template kubernetes/service-client.yaml.j2: Service orders/orders-db would be rejected by the API server: /spec/externalIP: unknown field \"externalIP\" (not declared in schema); did you mean \"externalIPs\"?",
         "template kubernetes/service-client.yaml.j2: Service orders/orders-db would be rejected by the API server: /spec/sessionAffinity: 3 is not of types \"null\", \"string\"",
         "help: stateplan checks what a platform team's templates render against the schemas of Kubernetes 1.33",
         "2 errors",
@@ -838,7 +838,7 @@ fn platform_templates_are_held_to_the_kubernetes_schemas() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.contains("template engines/postgres/pod.yaml.j2: the pod's containers and volumes would be rejected by the API server: /initContainers/0/imagePullPolicyy: unknown field \"imagePullPolicyy\" (not declared in schema)"),
+        err.contains("template engines/postgres/pod.yaml.j2: the pod's containers and volumes would be rejected by the API server: /initContainers/0/imagePullPolicyy: unknown field \"imagePullPolicyy\" (not declared in schema); did you mean \"imagePullPolicy\"?"),
         "{err}"
     );
     assert!(!err.contains("statefulset.yaml.j2"), "{err}");

@@ -91,6 +91,9 @@ type Compiled = Arc<OnceLock<Result<jsonschema::Validator, String>>>;
 pub struct Validator {
     /// The definitions, indexed once and shared by every compiled kind.
     registry: jsonschema::Registry<'static>,
+    /// The same definitions, to look up the fields a schema declares when
+    /// suggesting one for an unknown field.
+    definitions: Value,
     /// (apiVersion, kind) → top-level schema of a built-in kind.
     kube: HashMap<Key, Value>,
     crds: Vec<Value>,
@@ -122,7 +125,7 @@ impl Validator {
     pub fn new(bundle: Bundle) -> Result<Validator, String> {
         let registry = jsonschema::Registry::new()
             .draft(jsonschema::Draft::Draft202012)
-            .add(DEFINITIONS_URI, bundle.definitions)
+            .add(DEFINITIONS_URI, bundle.definitions.clone())
             .and_then(|builder| builder.prepare())
             .map_err(|e| format!("schema definitions: {e}"))?;
         let mut kube = HashMap::new();
@@ -146,6 +149,7 @@ impl Validator {
         }
         Ok(Validator {
             registry,
+            definitions: bundle.definitions,
             kube,
             crds: bundle.crds,
             compiled: Mutex::new(HashMap::new()),
@@ -170,7 +174,12 @@ impl Validator {
             .get_or_init(|| self.compile(api_version, kind))
             .as_ref()
             .map_err(|e| vec![format!("/: {e}")])?;
-        collect(validator, manifest)
+        // Built only when a field is unknown.
+        let root = std::cell::OnceCell::new();
+        collect(validator, manifest, |path, field| {
+            let root = root.get_or_init(|| self.schema(api_version, kind).unwrap_or_default());
+            self.suggest(root, path, field)
+        })
     }
 
     /// Validates a value against one of the Kubernetes definitions, e.g.
@@ -193,7 +202,46 @@ impl Validator {
             })
             .as_ref()
             .map_err(|e| vec![format!("/: {e}")])?;
-        collect(validator, value)
+        let root = json!({"$ref": format!("#/$defs/{definition}")});
+        collect(validator, value, |path, field| {
+            self.suggest(&root, path, field)
+        })
+    }
+
+    /// A field the schema `root` declares for the object at `path` (a JSON
+    /// pointer into the instance) that `field` is probably a misspelling of.
+    fn suggest(&self, root: &Value, path: &str, field: &str) -> Option<String> {
+        let mut node = self.resolve(root);
+        for segment in path.split('/').skip(1) {
+            let segment = segment.replace("~1", "/").replace("~0", "~");
+            let next = node
+                .get("properties")
+                .and_then(|p| p.get(&segment))
+                .or_else(|| segment.parse::<usize>().ok().and(node.get("items")))
+                .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))?;
+            node = self.resolve(next);
+        }
+        let declared = node.get("properties").and_then(Value::as_object)?;
+        crate::blueprint::did_you_mean(field, declared.keys().map(String::as_str))
+            .map(str::to_owned)
+    }
+
+    /// Follows `$ref`s to the definitions (a few levels at most).
+    fn resolve<'a>(&'a self, mut node: &'a Value) -> &'a Value {
+        for _ in 0..8 {
+            let Some((_, name)) = node
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.split_once("#/$defs/"))
+            else {
+                break;
+            };
+            match self.definitions.get("$defs").and_then(|d| d.get(name)) {
+                Some(def) => node = def,
+                None => break,
+            }
+        }
+        node
     }
 
     /// The (apiVersion, kind) pairs that have a schema, sorted.
@@ -403,11 +451,16 @@ fn walk(schema: &mut Value, structural: bool) {
     }
 }
 
-/// Every violation of `value`, once each.
-fn collect(validator: &jsonschema::Validator, value: &Value) -> Result<(), Vec<String>> {
+/// Every violation of `value`, once each. `suggest(path, field)` names the
+/// declared field an unknown one probably meant.
+fn collect(
+    validator: &jsonschema::Validator,
+    value: &Value,
+    suggest: impl Fn(&str, &str) -> Option<String>,
+) -> Result<(), Vec<String>> {
     let mut errors: Vec<String> = Vec::new();
     for error in validator.iter_errors(value) {
-        for line in describe(&error) {
+        for line in describe(&error, &suggest) {
             if !errors.contains(&line) {
                 errors.push(line);
             }
@@ -421,7 +474,10 @@ fn collect(validator: &jsonschema::Validator, value: &Value) -> Result<(), Vec<S
 }
 
 /// One line per violation; an unknown field is reported at its own path.
-fn describe(error: &jsonschema::ValidationError<'_>) -> Vec<String> {
+fn describe(
+    error: &jsonschema::ValidationError<'_>,
+    suggest: &impl Fn(&str, &str) -> Option<String>,
+) -> Vec<String> {
     let path = error.instance_path().as_str();
     if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
         error.kind()
@@ -430,7 +486,10 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> Vec<String> {
             .iter()
             .map(|field| {
                 let escaped = field.replace('~', "~0").replace('/', "~1");
-                format!("{path}/{escaped}: unknown field {field:?} (not declared in schema)")
+                let hint = suggest(path, field)
+                    .map(|s| format!("; did you mean {s:?}?"))
+                    .unwrap_or_default();
+                format!("{path}/{escaped}: unknown field {field:?} (not declared in schema){hint}")
             })
             .collect();
     }
@@ -507,14 +566,22 @@ mod tests {
         let ok =
             service(json!({"type": "ClusterIP", "ports": [{"port": 5432, "targetPort": "pg"}]}));
         assert_eq!(v.validate(&ok), Ok(()));
-        let bad = service(json!({"tpye": "ClusterIP", "ports": [{"port": "5432"}]}));
+        let bad = service(json!({
+            "tpye": "ClusterIP",
+            "ports": [{"port": "5432", "protocl": "TCP"}],
+            "zzz": 1
+        }));
         let errors = v.validate(&bad).expect_err("invalid");
-        assert!(
-            errors.contains(
-                &"/spec/tpye: unknown field \"tpye\" (not declared in schema)".to_string()
-            ),
-            "{errors:?}"
-        );
+        // A misspelt field is suggested the declared one it is closest to,
+        // at any depth (through arrays and `$ref`s); a field like no other
+        // gets no suggestion.
+        for e in [
+            r#"/spec/tpye: unknown field "tpye" (not declared in schema); did you mean "type"?"#,
+            r#"/spec/ports/0/protocl: unknown field "protocl" (not declared in schema); did you mean "protocol"?"#,
+            r#"/spec/zzz: unknown field "zzz" (not declared in schema)"#,
+        ] {
+            assert!(errors.contains(&e.to_string()), "{e} not in {errors:?}");
+        }
         assert!(
             errors.iter().any(|e| e.starts_with("/spec/ports/0/port: ")),
             "{errors:?}"
@@ -532,7 +599,7 @@ mod tests {
         assert_eq!(
             v.validate_definition("io.k8s.api.core.v1.Container", &container),
             Err(vec![
-                "/imagePullPolicyy: unknown field \"imagePullPolicyy\" (not declared in schema)"
+                r#"/imagePullPolicyy: unknown field "imagePullPolicyy" (not declared in schema); did you mean "imagePullPolicy"?"#
                     .to_string()
             ])
         );
@@ -549,7 +616,10 @@ mod tests {
         });
         assert_eq!(
             v.validate(&schedule),
-            Err(vec!["/spec/template/snapshotVolume: unknown field \"snapshotVolume\" (not declared in schema)".to_string()])
+            Err(vec![
+                r#"/spec/template/snapshotVolume: unknown field "snapshotVolume" (not declared in schema); did you mean "snapshotVolumes"?"#
+                    .to_string()
+            ])
         );
     }
 }
