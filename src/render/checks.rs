@@ -11,6 +11,10 @@ use crate::diagnostics::Diagnostic;
 
 const FRAGMENT_KEYS: &[&str] = &["containers", "initContainers", "volumes", "configFiles"];
 
+/// At most this many schema violations are listed per object: a template
+/// indented one level wrong can make every field below it unknown.
+const MAX_SCHEMA_ERRORS: usize = 10;
+
 fn err(template: &str, message: String, hint: &str) -> Diagnostic {
     Diagnostic::error(format!("template {template}: {message}")).hint(hint)
 }
@@ -33,12 +37,10 @@ pub(super) fn pod_fragment_schema(
         let items = v.get(key).and_then(Value::as_array).into_iter().flatten();
         for (i, item) in items.enumerate() {
             if let Err(errors) = validator.validate_definition(definition, item) {
-                violations.extend(errors.into_iter().map(|e| {
-                    // "/: message" is about the item itself.
-                    let e = e
-                        .strip_prefix("/: ")
-                        .map_or(e.clone(), |m| format!(": {m}"));
-                    format!("/{key}/{i}{e}")
+                violations.extend(errors.into_iter().map(|e| match e.strip_prefix("/: ") {
+                    // About the item itself.
+                    Some(message) => format!("/{key}/{i}: {message}"),
+                    None => format!("/{key}/{i}{e}"),
                 }));
             }
         }
@@ -50,10 +52,6 @@ pub(super) fn pod_fragment_schema(
         out,
     );
 }
-
-/// At most this many schema violations are listed per object: a template
-/// indented one level wrong can make every field below it unknown.
-const MAX_SCHEMA_ERRORS: usize = 10;
 
 /// The object as the API server would take it with strict field validation
 /// (unknown fields, types, required fields), per [`strict::Validator`].
