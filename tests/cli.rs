@@ -580,6 +580,51 @@ fn broken_platform_template_names_file_and_line() {
     assert!(err.contains("undefined"), "{err}");
 }
 
+/// Invalid YAML from a template points at the template line (and column)
+/// that wrote it, showing what it became in the output: text written as it
+/// stands at its very byte, an expression's output at the expression.
+#[test]
+fn invalid_yaml_from_a_template_points_at_the_template_line() {
+    let dir = tempdir("yaml-templates");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    let pdb = dir.join("kubernetes/poddisruptionbudget.yaml.j2");
+    let template = |last_line: &str| {
+        format!(
+            "{{#- a comment line -#}}\n{{% set n = 1 -%}}\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{{{ w.name }}}}\n  namespace: {{{{ w.namespace }}}}\n  labels: {{{{ w.labels | tojson }}}}\nspec:\n  maxUnavailable: 1\n  selector:\n{last_line}\n"
+        )
+    };
+    // Text after an expression: the error is in the template's own text.
+    std::fs::write(
+        &pdb,
+        template("    matchLabels: {{ w.selector | tojson }} extra: 1"),
+    )
+    .expect("write");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for message in [
+        "error: template kubernetes/poddisruptionbudget.yaml.j2 produced invalid YAML: ",
+        &format!("--> {}:12:44", pdb.display()),
+        "12 |     matchLabels: {{ w.selector | tojson }} extra: 1",
+        // Two template lines wrote nothing: the output line is 10.
+        "written as line 10 of the output for workload orders-db: `    matchLabels: {\"app.kubernetes.io/instance\":\"orders-db\"",
+        "1 error",
+    ] {
+        assert!(err.contains(message), "no {message:?} in:\n{err}");
+    }
+    // What an expression writes: the error points at the expression.
+    std::fs::write(&pdb, template("    matchLabels: {{ \"a: b: c\" }}")).expect("write");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for message in [
+        &format!("--> {}:12:", pdb.display()),
+        "written as line 10 of the output for workload orders-db: `    matchLabels: a: b: c`",
+    ] {
+        assert!(err.contains(message), "no {message:?} in:\n{err}");
+    }
+}
+
 /// Mistakes in a platform team's data files point at the line that holds
 /// them: an engine folder and name that disagree, a default version with no
 /// image, an unpinned image, a manifest listing a missing template. All are

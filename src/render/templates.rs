@@ -213,7 +213,7 @@ impl<'c> Renderer<'c> {
                 return None;
             }
         };
-        let text = match tmpl.render(ctx) {
+        let text = match tmpl.render(ctx.clone()) {
             Ok(t) => t,
             Err(e) => {
                 let d = template_error(self.catalog, &e);
@@ -238,24 +238,117 @@ impl<'c> Renderer<'c> {
                 Ok(Value::Null) => {}
                 Ok(v) => docs.push(v),
                 Err(e) => {
-                    let rendered_name = self.rendered_name(name, w);
                     let (line, col) = yaml_error_position(&e.to_string());
-                    let span = line_col_offset(doc, line, col).map(|o| offset + o);
-                    let mut d = Diagnostic::error(format!("template {name} produced invalid YAML: {}", first_line(&e.to_string())))
-                        .in_file(&rendered_name)
+                    let at = line_col_offset(doc, line, col).map(|o| offset + o);
+                    let d = Diagnostic::error(format!("template {name} produced invalid YAML: {}", yaml_error_message(&e.to_string())))
                         .hint("check the template's indentation and quoting; values from data are safest written with `| tojson`");
-                    if let Some(s) = span {
-                        d = d.at(s..s + 1);
-                    }
+                    // Pointed at the template line that wrote the offending
+                    // text; failing that, at the rendered text.
+                    let source = at.and_then(|x| self.written_by(name, &ctx, x));
+                    let d = match (source, at) {
+                        (Some((file, pos)), Some(x)) => {
+                            let rendered_line = text[..x].matches('\n').count() + 1;
+                            let line_start = text[..x].rfind('\n').map_or(0, |i| i + 1);
+                            let line_end = text[x..].find('\n').map_or(text.len(), |i| x + i);
+                            errors
+                                .sources
+                                .push(SourceFile::new(file.display_path(), file.source.clone()));
+                            d.in_file(file.display_path()).at(pos..pos + 1).label(format!(
+                                "written as line {rendered_line} of the output for workload {}: `{}`",
+                                w.name,
+                                &text[line_start..line_end]
+                            ))
+                        }
+                        (_, at) => {
+                            let rendered_name = self.rendered_name(name, w);
+                            errors
+                                .sources
+                                .push(SourceFile::new(rendered_name.clone(), text.clone()));
+                            let d = d.in_file(rendered_name);
+                            match at {
+                                Some(x) => d.at(x..x + 1),
+                                None => d,
+                            }
+                        }
+                    };
                     errors.diagnostics.push(d);
-                    errors
-                        .sources
-                        .push(SourceFile::new(rendered_name, text.clone()));
                     return None;
                 }
             }
         }
         Some(docs)
+    }
+}
+
+impl Renderer<'_> {
+    /// The template file and byte offset in it that wrote byte `x` of
+    /// `name`'s output. minijinja keeps no map from output to source, so
+    /// this renders again with ever more fuel (each instruction spends
+    /// some) until the output reaches `x`: the instruction that then runs
+    /// out of fuel is the one that writes it, and the error names its
+    /// template and line. Only run for an error, where a few dozen renders
+    /// of one template are nothing.
+    fn written_by(
+        &self,
+        name: &str,
+        ctx: &JinjaValue,
+        x: usize,
+    ) -> Option<(&crate::catalog::TemplateFile, usize)> {
+        // Output and error of a render stopped after `fuel`.
+        let run = |fuel: u64| {
+            let mut env = self.env.clone();
+            env.set_fuel(Some(fuel));
+            let mut out = Vec::new();
+            let err = env
+                .get_template(name)
+                .ok()?
+                .render_captured_to(ctx.clone(), &mut out)
+                .err();
+            Some((out, err))
+        };
+        // The least fuel whose output reaches past `x`: doubling, then
+        // halving the interval.
+        let (mut lo, mut hi) = (0, 1);
+        loop {
+            let (out, err) = run(hi)?;
+            if out.len() > x {
+                break;
+            }
+            if err.is_none() || hi > TEMPLATE_FUEL {
+                return None;
+            }
+            (lo, hi) = (hi, hi * 2);
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if run(mid)?.0.len() > x {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        let (before, err) = run(hi - 1)?;
+        let err = err.filter(|e| e.kind() == minijinja::ErrorKind::OutOfFuel)?;
+        let (after, _) = run(hi)?;
+        let written = std::str::from_utf8(after.get(before.len()..)?).ok()?;
+        let file = self.catalog.file(err.name()?)?;
+        let source = file.source.as_str();
+        let line_start = source
+            .split_inclusive('\n')
+            .take(err.line()?.saturating_sub(1))
+            .map(str::len)
+            .sum::<usize>();
+        let line_len = source[line_start..]
+            .find('\n')
+            .map_or(source.len() - line_start, |i| i + 1);
+        // Text written as it stands in the template starts on the
+        // instruction's line: point at the very byte. An expression's
+        // output is not in the template: point at the expression.
+        let pos = match source[line_start..].find(written) {
+            Some(p) if !written.is_empty() && p < line_len => line_start + p + (x - before.len()),
+            _ => err.range().map_or(line_start, |r| r.start),
+        };
+        Some((file, pos.min(source.len().saturating_sub(1))))
     }
 }
 
@@ -438,8 +531,15 @@ fn split_documents(text: &str) -> Vec<(usize, &str)> {
     docs
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+/// serde-saphyr's message without its "error: line L column C:" prefix:
+/// the diagnostic points at the place itself.
+fn yaml_error_message(msg: &str) -> &str {
+    let first = msg.lines().next().unwrap_or(msg);
+    let rest = first.strip_prefix("error: ").unwrap_or(first);
+    match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((position, message)) if position.contains(" column ") => message,
+        _ => rest,
+    }
 }
 
 /// serde-saphyr errors start with "line L column C:".
@@ -473,6 +573,16 @@ fn line_col_offset(text: &str, line: usize, col: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_messages_lose_their_position_prefix() {
+        assert_eq!(
+            yaml_error_message("error: line 7 column 6: illegal placement of ':' indicator\nmore"),
+            "illegal placement of ':' indicator"
+        );
+        assert_eq!(yaml_error_message("line 2: odd"), "line 2: odd");
+        assert_eq!(yaml_error_message("something else"), "something else");
+    }
 
     #[test]
     fn split_keeps_offsets() {
