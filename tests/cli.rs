@@ -623,6 +623,16 @@ fn invalid_yaml_from_a_template_points_at_the_template_line() {
     ] {
         assert!(err.contains(message), "no {message:?} in:\n{err}");
     }
+    // Columns count characters, not bytes.
+    std::fs::write(&pdb, template("    matchLabels: ééé: x")).expect("write");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    let err = text(&out.stderr);
+    let message = format!("--> {}:12:21", pdb.display());
+    assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    assert!(
+        err.contains("^ line 10 of the output for workload orders-db"),
+        "{err}"
+    );
 }
 
 /// Mistakes in a platform team's data files point at the line that holds
@@ -835,7 +845,7 @@ fn platform_templates_are_held_to_the_kubernetes_schemas() {
         service.contains("externalIP:"),
         "the built-in template changed"
     );
-    std::fs::write(dir.join("kubernetes/service-client.yaml.j2"), service).expect("write");
+    std::fs::write(dir.join("kubernetes/service-client.yaml.j2"), &service).expect("write");
     let out_dir = dir.join("gitops");
     let out = with_templates(
         &dir,
@@ -856,14 +866,21 @@ fn platform_templates_are_held_to_the_kubernetes_schemas() {
     ] {
         assert!(err.contains(message), "no {message:?} in:\n{err}");
     }
+    // Each points at the template line that wrote the field.
     let file = dir.join("kubernetes/service-client.yaml.j2");
-    assert!(
-        err.contains(&format!(
-            "--> {} (rendered for workload orders-db)",
-            file.display()
-        )),
-        "{err}"
-    );
+    let line = service
+        .lines()
+        .position(|l| l.starts_with("  externalIP:"))
+        .expect("inserted")
+        + 1;
+    for message in [
+        format!("--> {}:{line}:3", file.display()),
+        format!("{line} |   externalIP: [10.0.0.1]"),
+        format!("--> {}:{}:3", file.display(), line + 1),
+        "^ line 8 of the output for workload orders-db".into(),
+    ] {
+        assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    }
     assert!(!out_dir.exists(), "nothing is written");
 
     // A mistake in an engine's pod template is reported there, with its
@@ -882,10 +899,18 @@ fn platform_templates_are_held_to_the_kubernetes_schemas() {
     let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("template engines/postgres/pod.yaml.j2: the pod's containers and volumes would be rejected by the API server: /initContainers/0/imagePullPolicyy: unknown field \"imagePullPolicyy\" (not declared in schema); did you mean \"imagePullPolicy\"?"),
-        "{err}"
-    );
+    let file = dir.join("engines/postgres/pod.yaml.j2");
+    let line = builtin("engines/postgres/pod.yaml.j2")
+        .lines()
+        .position(|l| l.starts_with("  imagePullPolicy: "))
+        .expect("a pull policy")
+        + 1;
+    for message in [
+        "template engines/postgres/pod.yaml.j2: the pod's containers and volumes would be rejected by the API server: /initContainers/0/imagePullPolicyy: unknown field \"imagePullPolicyy\" (not declared in schema); did you mean \"imagePullPolicy\"?".to_string(),
+        format!("--> {}:{line}:3", file.display()),
+    ] {
+        assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    }
     assert!(!err.contains("statefulset.yaml.j2"), "{err}");
 
     // The platform team's example override renders objects the schemas accept.

@@ -26,8 +26,7 @@ pub(super) fn pod_fragment_schema(
     v: &Value,
     validator: &strict::Validator,
     template: &str,
-    out: &mut Vec<Diagnostic>,
-) {
+) -> Vec<SchemaError> {
     let mut violations = Vec::new();
     for (key, definition) in [
         ("containers", "io.k8s.api.core.v1.Container"),
@@ -45,41 +44,34 @@ pub(super) fn pod_fragment_schema(
             }
         }
     }
-    report_schema(
-        violations,
-        "the pod's containers and volumes".into(),
-        template,
-        out,
-    );
+    report_schema(violations, "the pod's containers and volumes", template)
 }
 
 /// The object as the API server would take it with strict field validation
 /// (unknown fields, types, required fields), per [`strict::Validator`].
-pub(super) fn schema(
-    v: &Value,
-    validator: &strict::Validator,
-    template: &str,
-    out: &mut Vec<Diagnostic>,
-) {
+pub(super) fn schema(v: &Value, validator: &strict::Validator, template: &str) -> Vec<SchemaError> {
     let Err(violations) = validator.validate(v) else {
-        return;
+        return Vec::new();
     };
     let s = |p: &str| at(v, p).and_then(Value::as_str).unwrap_or("?");
     let object = match at(v, "/metadata/namespace").and_then(Value::as_str) {
         Some(ns) => format!("{} {ns}/{}", s("/kind"), s("/metadata/name")),
         None => format!("{} {}", s("/kind"), s("/metadata/name")),
     };
-    report_schema(violations, object, template, out);
+    report_schema(violations, &object, template)
 }
 
-fn report_schema(
-    violations: Vec<String>,
-    object: String,
-    template: &str,
-    out: &mut Vec<Diagnostic>,
-) {
+/// A schema violation and the JSON pointer of the field it is about (empty
+/// when it is about no one field), to point it at the template text.
+pub(super) struct SchemaError {
+    pub pointer: String,
+    pub diagnostic: Diagnostic,
+}
+
+fn report_schema(violations: Vec<String>, object: &str, template: &str) -> Vec<SchemaError> {
+    let mut out = Vec::new();
     if violations.is_empty() {
-        return;
+        return out;
     }
     let hint = format!(
         "stateplan checks what a platform team's templates render against the schemas of Kubernetes {} and of the External Secrets (v1) and Velero (v1) resources, as the API server does with strict field validation; check the field's name and indentation in the template",
@@ -87,22 +79,35 @@ fn report_schema(
     );
     let total = violations.len();
     for violation in violations.into_iter().take(MAX_SCHEMA_ERRORS) {
-        out.push(err(
-            template,
-            format!("{object} would be rejected by the API server: {violation}"),
-            &hint,
-        ));
+        // Violations read "<pointer>: <message>"; "/" is the object itself.
+        let pointer = violation
+            .split_once(": ")
+            .map_or("", |(p, _)| p)
+            .trim_end_matches('/')
+            .to_owned();
+        out.push(SchemaError {
+            pointer,
+            diagnostic: err(
+                template,
+                format!("{object} would be rejected by the API server: {violation}"),
+                &hint,
+            ),
+        });
     }
     if total > MAX_SCHEMA_ERRORS {
-        out.push(err(
-            template,
-            format!(
-                "{object}: {} more schema violations not listed",
-                total - MAX_SCHEMA_ERRORS
+        out.push(SchemaError {
+            pointer: String::new(),
+            diagnostic: err(
+                template,
+                format!(
+                    "{object}: {} more schema violations not listed",
+                    total - MAX_SCHEMA_ERRORS
+                ),
+                &hint,
             ),
-            &hint,
-        ));
+        });
     }
+    out
 }
 
 /// The engine's pod fragment: a mapping with at least one container.

@@ -38,6 +38,97 @@ pub(super) fn document(doc: &str) -> Result<Value, serde_saphyr::Error> {
     }
 }
 
+/// The byte offset in `doc` of what the JSON pointer `pointer` (such as
+/// `/spec/ports/0/port`) names: the key of a mapping entry, or the start of
+/// a sequence item. `None` when the document does not hold it. For
+/// diagnostics only: it runs a full YAML parser with positions.
+pub(super) fn locate(doc: &str, pointer: &str) -> Option<usize> {
+    use granit_parser::{Event, Parser};
+    /// An open collection and where in it the parser is.
+    enum Frame {
+        /// The last key read, and whether a key comes next.
+        Map { key: String, expect_key: bool },
+        /// The index of the next item.
+        Seq { next: usize },
+    }
+    let target: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    if target.is_empty() {
+        return None;
+    }
+    // Whether the node starting now, under the open collections, is the
+    // target (its last step `last`).
+    let is_target = |stack: &[Frame], last: &str| {
+        stack.len() + 1 == target.len()
+            && target[stack.len()] == last
+            && stack.iter().zip(&target).all(|(f, t)| match f {
+                Frame::Map { key, .. } => key == t,
+                Frame::Seq { next } => next.to_string() == *t,
+            })
+    };
+    let mut stack: Vec<Frame> = Vec::new();
+    for event in Parser::new_from_str(doc) {
+        let (event, span) = event.ok()?;
+        let offset = || {
+            span.start
+                .byte_offset()
+                .or_else(|| doc.char_indices().nth(span.start.index()).map(|(i, _)| i))
+        };
+        // A node starts: a key, or a value (a scalar or a collection).
+        let starts = matches!(
+            event,
+            Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..)
+        );
+        if starts {
+            match stack.last_mut() {
+                Some(Frame::Map { key, expect_key }) if *expect_key => {
+                    let Event::Scalar(text, ..) = &event else {
+                        return None; // a complex key: not JSON-shaped
+                    };
+                    *key = text.to_string();
+                    *expect_key = false;
+                    let (k, parents) = (key.clone(), stack.len() - 1);
+                    if is_target(&stack[..parents], &k) {
+                        return offset();
+                    }
+                    continue;
+                }
+                Some(Frame::Seq { next }) => {
+                    let i = next.to_string();
+                    let parents = stack.len() - 1;
+                    if is_target(&stack[..parents], &i) {
+                        return offset();
+                    }
+                }
+                _ => {}
+            }
+        }
+        match event {
+            Event::MappingStart(..) => stack.push(Frame::Map {
+                key: String::new(),
+                expect_key: true,
+            }),
+            Event::SequenceStart(..) => stack.push(Frame::Seq { next: 0 }),
+            Event::MappingEnd | Event::SequenceEnd | Event::Scalar(..) => {
+                if !matches!(event, Event::Scalar(..)) {
+                    stack.pop();
+                }
+                // The value is complete: a key comes next, or the next item.
+                match stack.last_mut() {
+                    Some(Frame::Map { expect_key, .. }) => *expect_key = true,
+                    Some(Frame::Seq { next }) => *next += 1,
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Documents deeper, larger or with more nodes than this go to serde-saphyr,
 /// whose budget (depth 64, 250,000 nodes, 64 MiB of text) then decides.
 const MAX_DEPTH: usize = 32;
@@ -622,6 +713,27 @@ mod tests {
             let (f, s) = r.get();
             r.set(if fast { (f + 1, s) } else { (f, s + 1) });
         });
+    }
+
+    #[test]
+    fn locate_finds_keys_and_items_in_block_and_flow_style() {
+        let doc = "apiVersion: v1\nkind: Service\nspec:\n  type: ClusterIP\n  ports:\n  - {\"name\": \"pg\", \"port\": 5432}\n  - name: b\n    port: 2\n  selector: {\"a/b\": \"x\"}\n";
+        let at = |p: &str| {
+            locate(doc, p).map(|o| &doc[o..doc[o..].find('\n').map_or(doc.len(), |e| o + e)])
+        };
+        assert_eq!(at("/spec/type"), Some("type: ClusterIP"));
+        assert_eq!(at("/spec/ports/0/port"), Some("\"port\": 5432}"));
+        assert_eq!(at("/spec/ports/1"), Some("name: b"));
+        assert_eq!(at("/spec/ports/1/port"), Some("port: 2"));
+        assert_eq!(at("/spec/selector/a~1b"), Some("\"a/b\": \"x\"}"));
+        assert_eq!(at("/kind"), Some("kind: Service"));
+        // Not in the document, the document itself, or not YAML.
+        assert_eq!(at("/spec/bogus"), None);
+        assert_eq!(at("/spec/ports/2"), None);
+        assert_eq!(at("/"), None);
+        // What comes before a syntax error is still found; nothing after it.
+        assert_eq!(locate("a: 1\nb: [1\n", "/a"), Some(0));
+        assert_eq!(locate("a: 1\nb: [1\n", "/c"), None);
     }
 
     /// Every example blueprint and the platform-team override render through

@@ -93,11 +93,20 @@ impl<'c> Renderer<'c> {
             minijinja::context! { bp => bp.clone(), target => target.clone(), w => wv.clone() };
         let pod_template = format!("engines/{}/pod.yaml.j2", w.engine.name);
         let pod = match self.render_yaml(&pod_template, base.clone(), w, &mut errors) {
-            Some(mut docs) if docs.len() == 1 => {
-                let mut pod = docs.pop().unwrap_or(Value::Null);
+            Some(mut out) if out.docs.len() == 1 => {
+                let (at, mut pod) = out.docs.pop().unwrap_or((0..0, Value::Null));
                 checks::pod_fragment(&pod, w, &pod_template, &mut errors.diagnostics);
                 if let Some(v) = self.strict.filter(|_| errors.diagnostics.is_empty()) {
-                    checks::pod_fragment_schema(&pod, v, &pod_template, &mut errors.diagnostics);
+                    let rendering = Rendering {
+                        template: &pod_template,
+                        ctx: &base,
+                        text: &out.text,
+                        workload: w,
+                    };
+                    for e in checks::pod_fragment_schema(&pod, v, &pod_template) {
+                        let d = self.place(e, &rendering, at.clone(), &mut errors.sources);
+                        errors.diagnostics.push(d);
+                    }
                 }
                 // Templates may rely on every key being there.
                 if let Some(map) = pod.as_object_mut() {
@@ -126,16 +135,25 @@ impl<'c> Renderer<'c> {
         let ctx = minijinja::context! { bp, target, w => wv, pod => JinjaValue::from(Serde(&pod)) };
         let mut objects = Vec::new();
         for name in &self.catalog.manifest.objects {
-            let Some(docs) = self.render_yaml(name, ctx.clone(), w, &mut errors) else {
+            let Some(out) = self.render_yaml(name, ctx.clone(), w, &mut errors) else {
                 continue;
             };
-            for body in docs {
+            for (at, body) in out.docs {
                 let before = errors.diagnostics.len();
                 checks::object(&body, w, name, &mut errors.diagnostics);
                 // Only an object the guard rails passed: a nameless or
                 // unknown kind of object is reported once, by them.
                 if let Some(v) = self.strict.filter(|_| errors.diagnostics.len() == before) {
-                    checks::schema(&body, v, name, &mut errors.diagnostics);
+                    let rendering = Rendering {
+                        template: name,
+                        ctx: &ctx,
+                        text: &out.text,
+                        workload: w,
+                    };
+                    for e in checks::schema(&body, v, name) {
+                        let d = self.place(e, &rendering, at.clone(), &mut errors.sources);
+                        errors.diagnostics.push(d);
+                    }
                 }
                 if errors.diagnostics.len() > before {
                     let file = self.rendered_name(name, w);
@@ -196,16 +214,77 @@ impl<'c> Renderer<'c> {
         format!("(rendered objects of workload {})", w.name)
     }
 
+    /// A schema error pointed at the template line that wrote the field it
+    /// is about, when that can be told; `doc` is where its document is in
+    /// the output.
+    fn place(
+        &self,
+        e: checks::SchemaError,
+        out: &Rendering<'_>,
+        doc: std::ops::Range<usize>,
+        sources: &mut Vec<SourceFile>,
+    ) -> Diagnostic {
+        let mut d = e.diagnostic;
+        if !e.pointer.is_empty()
+            && let Some(x) = super::parse::locate(&out.text[doc.clone()], &e.pointer)
+        {
+            self.at_source(&mut d, out, doc.start + x, sources);
+        }
+        d
+    }
+
+    /// Points `d` at the template line that wrote byte `x` of the output,
+    /// labelled with what that line became. `false` (and `d` unchanged)
+    /// when that cannot be told.
+    fn at_source(
+        &self,
+        d: &mut Diagnostic,
+        out: &Rendering<'_>,
+        x: usize,
+        sources: &mut Vec<SourceFile>,
+    ) -> bool {
+        let (text, w) = (out.text, out.workload);
+        // Positions from a YAML parser's columns may fall inside a character.
+        let x = floor_char_boundary(text, x);
+        let Some((file, pos)) = self.written_by(out.template, out.ctx, x) else {
+            return false;
+        };
+        let rendered_line = text[..x].matches('\n').count() + 1;
+        let line_start = text[..x].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[x..].find('\n').map_or(text.len(), |i| x + i);
+        if !sources.iter().any(|s| s.path == file.display_path()) {
+            sources.push(SourceFile::new(file.display_path(), file.source.clone()));
+        }
+        let rendered = &text[line_start..line_end];
+        let src = &file.source;
+        let src_start = src[..pos].rfind('\n').map_or(0, |i| i + 1);
+        let src_end = src[pos..].find('\n').map_or(src.len(), |i| pos + i);
+        // The rendered line is shown when it differs from the template's.
+        let label = if rendered == &src[src_start..src_end] {
+            format!("line {rendered_line} of the output for workload {}", w.name)
+        } else {
+            format!(
+                "written as line {rendered_line} of the output for workload {}: `{rendered}`",
+                w.name
+            )
+        };
+        d.file = Some(file.display_path());
+        d.span = Some(pos..pos + 1);
+        d.label = Some(label);
+        true
+    }
+
     /// Renders a template and parses its output as a YAML stream, dropping
-    /// empty documents. Errors name the template (and, for YAML errors, show
-    /// the rendered text they occurred in).
+    /// empty documents. Errors name the template (and, for YAML errors, point
+    /// at the template line that wrote the offending text, or show the
+    /// rendered text).
     fn render_yaml(
         &self,
         name: &str,
         ctx: JinjaValue,
         w: &Workload,
         errors: &mut RenderErrors,
-    ) -> Option<Vec<Value>> {
+    ) -> Option<TemplateOutput> {
         let tmpl = match self.env.get_template(name) {
             Ok(t) => t,
             Err(e) => {
@@ -236,48 +315,64 @@ impl<'c> Renderer<'c> {
             }
             match super::parse::document(doc) {
                 Ok(Value::Null) => {}
-                Ok(v) => docs.push(v),
+                Ok(v) => docs.push((offset..offset + doc.len(), v)),
                 Err(e) => {
                     let (line, col) = yaml_error_position(&e.to_string());
                     let at = line_col_offset(doc, line, col).map(|o| offset + o);
-                    let d = Diagnostic::error(format!("template {name} produced invalid YAML: {}", yaml_error_message(&e.to_string())))
+                    let mut d = Diagnostic::error(format!("template {name} produced invalid YAML: {}", yaml_error_message(&e.to_string())))
                         .hint("check the template's indentation and quoting; values from data are safest written with `| tojson`");
                     // Pointed at the template line that wrote the offending
                     // text; failing that, at the rendered text.
-                    let source = at.and_then(|x| self.written_by(name, &ctx, x));
-                    let d = match (source, at) {
-                        (Some((file, pos)), Some(x)) => {
-                            let rendered_line = text[..x].matches('\n').count() + 1;
-                            let line_start = text[..x].rfind('\n').map_or(0, |i| i + 1);
-                            let line_end = text[x..].find('\n').map_or(text.len(), |i| x + i);
-                            errors
-                                .sources
-                                .push(SourceFile::new(file.display_path(), file.source.clone()));
-                            d.in_file(file.display_path()).at(pos..pos + 1).label(format!(
-                                "written as line {rendered_line} of the output for workload {}: `{}`",
-                                w.name,
-                                &text[line_start..line_end]
-                            ))
-                        }
-                        (_, at) => {
-                            let rendered_name = self.rendered_name(name, w);
-                            errors
-                                .sources
-                                .push(SourceFile::new(rendered_name.clone(), text.clone()));
-                            let d = d.in_file(rendered_name);
-                            match at {
-                                Some(x) => d.at(x..x + 1),
-                                None => d,
-                            }
-                        }
+                    let out = Rendering {
+                        template: name,
+                        ctx: &ctx,
+                        text: &text,
+                        workload: w,
                     };
+                    let placed =
+                        at.is_some_and(|x| self.at_source(&mut d, &out, x, &mut errors.sources));
+                    if !placed {
+                        let rendered_name = self.rendered_name(name, w);
+                        errors
+                            .sources
+                            .push(SourceFile::new(rendered_name.clone(), text.clone()));
+                        d = d.in_file(rendered_name);
+                        if let Some(x) = at {
+                            d = d.at(x..x + 1);
+                        }
+                    }
                     errors.diagnostics.push(d);
                     return None;
                 }
             }
         }
-        Some(docs)
+        Some(TemplateOutput { text, docs })
     }
+}
+
+/// `i`, or the start of the character it falls inside (`str::floor_char_boundary`
+/// is newer than the supported Rust).
+fn floor_char_boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// One template's output for one workload, as diagnostics point into it.
+struct Rendering<'a> {
+    template: &'a str,
+    ctx: &'a JinjaValue,
+    text: &'a str,
+    workload: &'a Workload,
+}
+
+/// What one template rendered: its text, and each YAML document in it
+/// with where it is in the text.
+struct TemplateOutput {
+    text: String,
+    docs: Vec<(std::ops::Range<usize>, Value)>,
 }
 
 impl Renderer<'_> {
@@ -348,7 +443,10 @@ impl Renderer<'_> {
             Some(p) if !written.is_empty() && p < line_len => line_start + p + (x - before.len()),
             _ => err.range().map_or(line_start, |r| r.start),
         };
-        Some((file, pos.min(source.len().saturating_sub(1))))
+        Some((
+            file,
+            floor_char_boundary(source, pos.min(source.len().saturating_sub(1))),
+        ))
     }
 }
 
@@ -559,11 +657,17 @@ fn yaml_error_position(msg: &str) -> (usize, usize) {
     )
 }
 
+/// The byte offset of 1-based `line` and `col` (counted in characters, as
+/// serde-saphyr counts them).
 fn line_col_offset(text: &str, line: usize, col: usize) -> Option<usize> {
     let mut offset = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {
-            return Some(offset + (col.saturating_sub(1)).min(l.len()));
+            let within = l
+                .char_indices()
+                .nth(col.saturating_sub(1))
+                .map_or(l.len(), |(b, _)| b);
+            return Some(offset + within);
         }
         offset += l.len();
     }
@@ -573,6 +677,15 @@ fn line_col_offset(text: &str, line: usize, col: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_columns_count_characters() {
+        let text = "a: 1\n  note: ééé: x\n";
+        let at = line_col_offset(text, 2, 12).expect("on line 2");
+        assert_eq!(&text[at..], ": x\n");
+        assert_eq!(line_col_offset(text, 2, 99), Some(text.len()));
+        assert_eq!(line_col_offset(text, 9, 1), None);
+    }
 
     #[test]
     fn yaml_messages_lose_their_position_prefix() {
