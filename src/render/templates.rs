@@ -255,12 +255,12 @@ impl<'c> Renderer<'c> {
         if !sources.iter().any(|s| s.path == file.display_path()) {
             sources.push(SourceFile::new(file.display_path(), file.source.clone()));
         }
-        let rendered = &text[line_start..line_end];
+        let rendered = excerpt(text, line_start..line_end, x);
         let src = &file.source;
         let src_start = src[..pos].rfind('\n').map_or(0, |i| i + 1);
         let src_end = src[pos..].find('\n').map_or(src.len(), |i| pos + i);
         // The rendered line is shown when it differs from the template's.
-        let label = if rendered == &src[src_start..src_end] {
+        let label = if rendered == src[src_start..src_end] {
             format!("line {rendered_line} of the output for workload {}", w.name)
         } else {
             format!(
@@ -348,6 +348,25 @@ impl<'c> Renderer<'c> {
         }
         Some(TemplateOutput { text, docs })
     }
+}
+
+/// The line `line` of `text`, cut to about 160 characters around `at`
+/// when longer (a line of JSON can hold a whole object).
+fn excerpt(text: &str, line: std::ops::Range<usize>, at: usize) -> String {
+    const WIDTH: usize = 160;
+    let whole = &text[line.clone()];
+    if whole.chars().count() <= WIDTH {
+        return whole.to_owned();
+    }
+    let start = floor_char_boundary(text, at.saturating_sub(WIDTH / 2).max(line.start));
+    let end = floor_char_boundary(text, (start + WIDTH).min(line.end));
+    let dots = |cut: bool| if cut { "…" } else { "" };
+    format!(
+        "{}{}{}",
+        dots(start > line.start),
+        &text[start..end],
+        dots(end < line.end)
+    )
 }
 
 /// `i`, or the start of the character it falls inside (`str::floor_char_boundary`
@@ -677,6 +696,19 @@ fn line_col_offset(text: &str, line: usize, col: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lines_are_cut_around_the_error() {
+        let line = format!("  key: {}X{}", "a".repeat(200), "b".repeat(200));
+        let text = format!("first\n{line}\nlast\n");
+        let at = text.find('X').expect("X");
+        let cut = excerpt(&text, 6..6 + line.len(), at);
+        assert!(cut.starts_with('…') && cut.ends_with('…'), "{cut}");
+        assert!(cut.contains('X') && cut.chars().count() <= 162, "{cut}");
+        assert_eq!(excerpt(&text, 0..5, 2), "first");
+        let wide = "é".repeat(250);
+        assert!(excerpt(&wide, 0..wide.len(), 201).chars().count() <= 162);
+    }
 
     #[test]
     fn yaml_columns_count_characters() {
