@@ -160,7 +160,8 @@ impl Validator {
     ///
     /// `Err` lists every violation as `"<JSON pointer>: <message>"` (`/` for
     /// the object itself); an unknown field is reported at its own path,
-    /// e.g. `/spec/bogus: unknown field "bogus"`. A kind without a schema is
+    /// e.g. `/spec/bogus: unknown field "bogus" (not declared in schema)`,
+    /// with the declared field it probably meant. A kind without a schema is
     /// a violation.
     pub fn validate(&self, manifest: &Value) -> Result<(), Vec<String>> {
         let field = |name: &str| manifest.get(name).and_then(Value::as_str);
