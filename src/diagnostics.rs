@@ -36,6 +36,10 @@ pub struct Diagnostic {
     pub label: Option<String>,
     /// How to fix it.
     pub hint: Option<String>,
+    /// For a problem in a rendered object: the JSON pointer of the field it
+    /// is about, by which the renderer finds the template line that wrote it.
+    #[serde(skip)]
+    pub pointer: Option<String>,
 }
 
 impl Diagnostic {
@@ -57,6 +61,7 @@ impl Diagnostic {
             column: None,
             label: None,
             hint: None,
+            pointer: None,
         }
     }
 
@@ -81,6 +86,12 @@ impl Diagnostic {
 
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
+        self
+    }
+
+    /// The JSON pointer of the rendered field the diagnostic is about.
+    pub fn pointer(mut self, pointer: impl Into<String>) -> Self {
+        self.pointer = Some(pointer.into());
         self
     }
 

@@ -783,15 +783,16 @@ fn platform_template_rendering_a_secret_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("renders a Secret"), "{err}");
-    // Named by where the platform team's file is, and for which workload.
+    // Pointed at the template line that wrote the kind, and for which
+    // workload.
     let file = dir.join("kubernetes/configmap.yaml.j2");
-    assert!(
-        err.contains(&format!(
-            "--> {} (rendered for workload orders-db)",
-            file.display()
-        )),
-        "{err}"
-    );
+    for message in [
+        format!("--> {}:2:1", file.display()),
+        "2 | kind: Secret".into(),
+        "^ line 2 of the output for workload orders-db".into(),
+    ] {
+        assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    }
     assert!(text(&out.stdout).is_empty(), "nothing is printed on error");
 }
 
@@ -824,7 +825,17 @@ fn engine_pod_template_problems_name_the_engine_template() {
     ] {
         assert!(err.contains(message), "no {message:?} in:\n{err}");
     }
-    assert!(err.contains(&format!("--> {}", file.display())), "{err}");
+    // Each is pointed at the line of the container (or its image) that the
+    // engine's template wrote.
+    let item = head.lines().count() + 2;
+    for message in [
+        format!("--> {}:{}:3", file.display(), item + 1),
+        format!("{} |   image: docker.io/library/busybox", item + 1),
+        format!("--> {}:{item}:3", file.display()),
+        format!("{item} | - name: debug"),
+    ] {
+        assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    }
     assert!(!err.contains("statefulset.yaml.j2"), "{err}");
     assert!(err.contains("4 errors"), "{err}");
 }

@@ -26,7 +26,8 @@ pub(super) fn pod_fragment_schema(
     v: &Value,
     validator: &strict::Validator,
     template: &str,
-) -> Vec<SchemaError> {
+    out: &mut Vec<Diagnostic>,
+) {
     let mut violations = Vec::new();
     for (key, definition) in [
         ("containers", "io.k8s.api.core.v1.Container"),
@@ -44,34 +45,37 @@ pub(super) fn pod_fragment_schema(
             }
         }
     }
-    report_schema(violations, "the pod's containers and volumes", template)
+    report_schema(
+        violations,
+        "the pod's containers and volumes",
+        template,
+        out,
+    );
 }
 
 /// The object as the API server would take it with strict field validation
 /// (unknown fields, types, required fields), per [`strict::Validator`].
-pub(super) fn schema(v: &Value, validator: &strict::Validator, template: &str) -> Vec<SchemaError> {
+pub(super) fn schema(
+    v: &Value,
+    validator: &strict::Validator,
+    template: &str,
+    out: &mut Vec<Diagnostic>,
+) {
     let Err(violations) = validator.validate(v) else {
-        return Vec::new();
+        return;
     };
     let s = |p: &str| at(v, p).and_then(Value::as_str).unwrap_or("?");
     let object = match at(v, "/metadata/namespace").and_then(Value::as_str) {
         Some(ns) => format!("{} {ns}/{}", s("/kind"), s("/metadata/name")),
         None => format!("{} {}", s("/kind"), s("/metadata/name")),
     };
-    report_schema(violations, &object, template)
+    report_schema(violations, &object, template, out);
 }
 
-/// A schema violation and the JSON pointer of the field it is about (empty
-/// when it is about no one field), to point it at the template text.
-pub(super) struct SchemaError {
-    pub pointer: String,
-    pub diagnostic: Diagnostic,
-}
-
-fn report_schema(violations: Vec<String>, object: &str, template: &str) -> Vec<SchemaError> {
-    let mut out = Vec::new();
+/// One diagnostic per violation, each with the pointer of its field.
+fn report_schema(violations: Vec<String>, object: &str, template: &str, out: &mut Vec<Diagnostic>) {
     if violations.is_empty() {
-        return out;
+        return;
     }
     let hint = format!(
         "stateplan checks what a platform team's templates render against the schemas of Kubernetes {} and of the External Secrets (v1) and Velero (v1) resources, as the API server does with strict field validation; check the field's name and indentation in the template",
@@ -85,29 +89,25 @@ fn report_schema(violations: Vec<String>, object: &str, template: &str) -> Vec<S
             .map_or("", |(p, _)| p)
             .trim_end_matches('/')
             .to_owned();
-        out.push(SchemaError {
-            pointer,
-            diagnostic: err(
+        out.push(
+            err(
                 template,
                 format!("{object} would be rejected by the API server: {violation}"),
                 &hint,
-            ),
-        });
+            )
+            .pointer(pointer),
+        );
     }
     if total > MAX_SCHEMA_ERRORS {
-        out.push(SchemaError {
-            pointer: String::new(),
-            diagnostic: err(
-                template,
-                format!(
-                    "{object}: {} more schema violations not listed",
-                    total - MAX_SCHEMA_ERRORS
-                ),
-                &hint,
+        out.push(err(
+            template,
+            format!(
+                "{object}: {} more schema violations not listed",
+                total - MAX_SCHEMA_ERRORS
             ),
-        });
+            &hint,
+        ));
     }
-    out
 }
 
 /// The engine's pod fragment: a mapping with at least one container.
@@ -154,30 +154,45 @@ pub(super) fn pod_fragment(v: &Value, w: &Workload, template: &str, out: &mut Ve
     // StatefulSet template they end up in. Pod-level settings come from the
     // object template and are checked on the StatefulSet.
     let mut violations = Vec::new();
-    for c in containers(v) {
-        unpinned_image(c, template, out);
-        container_violations(c, None, w.engine.security.restricted, &mut violations);
+    for (ptr, c) in containers(v, "") {
+        unpinned_image(c, &ptr, template, out);
+        let mut found = Vec::new();
+        container_violations(c, None, w.engine.security.restricted, &mut found);
+        violations.extend(found.into_iter().map(|m| (m, ptr.clone())));
     }
     standard_violations(violations, w.engine.security.restricted, template, out);
 }
 
-/// A pod's (or pod fragment's) containers and init containers.
-fn containers(pod: &Value) -> Vec<&Value> {
+/// A Pod Security violation, and the pointer of the container (or pod) it
+/// is in.
+type Violation = (String, String);
+
+/// A pod's (or pod fragment's) containers and init containers, each with
+/// its JSON pointer (under `base`, the pod's).
+fn containers<'v>(pod: &'v Value, base: &str) -> Vec<(String, &'v Value)> {
     ["containers", "initContainers"]
         .iter()
-        .flat_map(|k| pod.get(*k).and_then(Value::as_array).into_iter().flatten())
+        .flat_map(|k| {
+            let items = pod.get(*k).and_then(Value::as_array).into_iter().flatten();
+            items
+                .enumerate()
+                .map(move |(i, c)| (format!("{base}/{k}/{i}"), c))
+        })
         .collect()
 }
 
-fn unpinned_image(c: &Value, template: &str, out: &mut Vec<Diagnostic>) {
+fn unpinned_image(c: &Value, ptr: &str, template: &str, out: &mut Vec<Diagnostic>) {
     let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
     let image = c.get("image").and_then(Value::as_str).unwrap_or("");
     if !crate::catalog::is_pinned(image) {
-        out.push(err(
-            template,
-            format!("container {cname} uses image `{image}` without a pinned tag"),
-            "pin an exact version tag (or digest) so every node runs the same build",
-        ));
+        out.push(
+            err(
+                template,
+                format!("container {cname} uses image `{image}` without a pinned tag"),
+                "pin an exact version tag (or digest) so every node runs the same build",
+            )
+            .pointer(format!("{ptr}/image")),
+        );
     }
 }
 
@@ -409,7 +424,7 @@ fn pod_violations(pod: &Value, restricted: bool, violations: &mut Vec<String>) {
 /// (restricted, or baseline for an engine whose profile says it cannot
 /// run restricted): the API server would reject the pods.
 fn standard_violations(
-    violations: Vec<String>,
+    violations: Vec<Violation>,
     restricted: bool,
     template: &str,
     out: &mut Vec<Diagnostic>,
@@ -425,12 +440,15 @@ fn standard_violations(
             "the engine's namespace enforces the baseline standard (its profile says restricted = false); the API server rejects pods that break it",
         )
     };
-    for v in violations {
-        out.push(err(
-            template,
-            format!("pod violates the {standard} Pod Security Standard: {v}"),
-            hint,
-        ));
+    for (v, at) in violations {
+        out.push(
+            err(
+                template,
+                format!("pod violates the {standard} Pod Security Standard: {v}"),
+                hint,
+            )
+            .pointer(at),
+        );
     }
 }
 
@@ -450,7 +468,7 @@ pub(super) fn object(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diag
             template,
             "renders a Secret".into(),
             "secret values never go into manifests: add the secret to the workload's `secrets` so it is generated in Key Vault and synced by External Secrets",
-        ));
+        ).pointer("/kind"));
         return;
     }
     if Wave::for_kind(kind).is_none() {
@@ -458,58 +476,82 @@ pub(super) fn object(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diag
             template,
             format!("renders {kind} ({api_version}), which stateplan does not know how to order and wait for"),
             "supported kinds: Namespace, StorageClass, ServiceAccount, ConfigMap, SecretStore, ExternalSecret, Service, PodDisruptionBudget, StatefulSet, Schedule",
-        ));
+        ).pointer("/kind"));
         return;
     }
     let name = s("/metadata/name").unwrap_or("");
     if !is_dns_subdomain(name) {
-        out.push(err(
-            template,
-            format!("{kind} has invalid metadata.name `{name}`"),
-            "names are lower-case DNS subdomains (letters, digits, '-', '.')",
-        ));
+        out.push(
+            err(
+                template,
+                format!("{kind} has invalid metadata.name `{name}`"),
+                "names are lower-case DNS subdomains (letters, digits, '-', '.')",
+            )
+            .pointer("/metadata/name"),
+        );
     }
     let cluster_scoped = matches!(kind, "Namespace" | "StorageClass");
     match (cluster_scoped, s("/metadata/namespace")) {
-        (true, Some(_)) => out.push(err(
-            template,
-            format!("{kind} {name} is cluster-scoped but has a namespace"),
-            "remove metadata.namespace",
-        )),
-        (false, None) => out.push(err(
-            template,
-            format!("{kind} {name} has no metadata.namespace"),
-            "set metadata.namespace (usually w.namespace)",
-        )),
+        (true, Some(_)) => out.push(
+            err(
+                template,
+                format!("{kind} {name} is cluster-scoped but has a namespace"),
+                "remove metadata.namespace",
+            )
+            .pointer("/metadata/namespace"),
+        ),
+        (false, None) => out.push(
+            err(
+                template,
+                format!("{kind} {name} has no metadata.namespace"),
+                "set metadata.namespace (usually w.namespace)",
+            )
+            .pointer("/metadata"),
+        ),
         _ => {}
     }
     let labels = at(v, "/metadata/labels");
     let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+    let labels_at = if labels.is_some() {
+        "/metadata/labels"
+    } else {
+        "/metadata"
+    };
     if label(MANAGED_BY.0) != Some(MANAGED_BY.1) {
-        out.push(err(
-            template,
-            format!(
-                "{kind} {name} lacks the label {}: {}",
-                MANAGED_BY.0, MANAGED_BY.1
-            ),
-            "use the metadata macro: metadata: {{ m.metadata(name, w.namespace) }}",
-        ));
+        out.push(
+            err(
+                template,
+                format!(
+                    "{kind} {name} lacks the label {}: {}",
+                    MANAGED_BY.0, MANAGED_BY.1
+                ),
+                "use the metadata macro: metadata: {{ m.metadata(name, w.namespace) }}",
+            )
+            .pointer(labels_at),
+        );
     }
     if !cluster_scoped && label(LABEL_BLUEPRINT).is_none() {
-        out.push(err(
-            template,
-            format!("{kind} {name} lacks the label {LABEL_BLUEPRINT}"),
-            "plan and prune find what they own by it; use the metadata macro",
-        ));
+        out.push(
+            err(
+                template,
+                format!("{kind} {name} lacks the label {LABEL_BLUEPRINT}"),
+                "plan and prune find what they own by it; use the metadata macro",
+            )
+            .pointer(labels_at),
+        );
     }
     if let Some(l) = labels.and_then(Value::as_object) {
         for (k, val) in l {
             if !val.is_string() {
-                out.push(err(
-                    template,
-                    format!("{kind} {name}: label {k} must be a string"),
-                    "quote label values",
-                ));
+                let escaped = k.replace('~', "~0").replace('/', "~1");
+                out.push(
+                    err(
+                        template,
+                        format!("{kind} {name}: label {k} must be a string"),
+                        "quote label values",
+                    )
+                    .pointer(format!("/metadata/labels/{escaped}")),
+                );
             }
         }
     }
@@ -528,16 +570,20 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
         if vct.get("apiVersion").and_then(Value::as_str) != Some("v1")
             || vct.get("kind").and_then(Value::as_str) != Some("PersistentVolumeClaim")
         {
-            out.push(err(
-                template,
-                format!(
-                    "volumeClaimTemplates[{i}] lacks apiVersion: v1 / kind: PersistentVolumeClaim"
-                ),
-                "the API server adds them; without them every plan shows a perpetual diff",
-            ));
+            out.push(
+                err(
+                    template,
+                    format!(
+                        "volumeClaimTemplates[{i}] lacks apiVersion: v1 / kind: PersistentVolumeClaim"
+                    ),
+                    "the API server adds them; without them every plan shows a perpetual diff",
+                )
+                .pointer(format!("/spec/volumeClaimTemplates/{i}")),
+            );
         }
     }
-    let Some(pod) = at(v, "/spec/template/spec") else {
+    const POD: &str = "/spec/template/spec";
+    let Some(pod) = at(v, POD) else {
         out.push(err(
             template,
             "StatefulSet has no spec.template.spec".into(),
@@ -545,13 +591,14 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
         ));
         return;
     };
-    let containers = containers(pod);
-    for c in &containers {
-        unpinned_image(c, template, out);
+    let containers = containers(pod, POD);
+    for (ptr, c) in &containers {
+        unpinned_image(c, ptr, template, out);
     }
     let restricted = w.engine.security.restricted;
-    let mut violations = Vec::new();
-    pod_violations(pod, restricted, &mut violations);
+    let mut found = Vec::new();
+    pod_violations(pod, restricted, &mut found);
+    let mut violations: Vec<Violation> = found.into_iter().map(|m| (m, POD.to_owned())).collect();
     let pod_sc = pod.get("securityContext");
     let defaults = PodDefaults {
         non_root: pod_sc
@@ -562,8 +609,10 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
             .and_then(|s| at(s, "/seccompProfile/type"))
             .and_then(Value::as_str),
     };
-    for c in &containers {
-        container_violations(c, Some(&defaults), restricted, &mut violations);
+    for (ptr, c) in &containers {
+        let mut found = Vec::new();
+        container_violations(c, Some(&defaults), restricted, &mut found);
+        violations.extend(found.into_iter().map(|m| (m, ptr.clone())));
     }
     standard_violations(violations, restricted, template, out);
 }

@@ -97,17 +97,15 @@ impl<'c> Renderer<'c> {
                 let (at, mut pod) = out.docs.pop().unwrap_or((0..0, Value::Null));
                 checks::pod_fragment(&pod, w, &pod_template, &mut errors.diagnostics);
                 if let Some(v) = self.strict.filter(|_| errors.diagnostics.is_empty()) {
-                    let rendering = Rendering {
-                        template: &pod_template,
-                        ctx: &base,
-                        text: &out.text,
-                        workload: w,
-                    };
-                    for e in checks::pod_fragment_schema(&pod, v, &pod_template) {
-                        let d = self.place(e, &rendering, at.clone(), &mut errors.sources);
-                        errors.diagnostics.push(d);
-                    }
+                    checks::pod_fragment_schema(&pod, v, &pod_template, &mut errors.diagnostics);
                 }
+                let rendering = Rendering {
+                    template: &pod_template,
+                    ctx: &base,
+                    text: &out.text,
+                    workload: w,
+                };
+                self.place(&mut errors, 0, &rendering, at);
                 // Templates may rely on every key being there.
                 if let Some(map) = pod.as_object_mut() {
                     for key in ["initContainers", "volumes"] {
@@ -144,18 +142,16 @@ impl<'c> Renderer<'c> {
                 // Only an object the guard rails passed: a nameless or
                 // unknown kind of object is reported once, by them.
                 if let Some(v) = self.strict.filter(|_| errors.diagnostics.len() == before) {
+                    checks::schema(&body, v, name, &mut errors.diagnostics);
+                }
+                if errors.diagnostics.len() > before {
                     let rendering = Rendering {
                         template: name,
                         ctx: &ctx,
                         text: &out.text,
                         workload: w,
                     };
-                    for e in checks::schema(&body, v, name) {
-                        let d = self.place(e, &rendering, at.clone(), &mut errors.sources);
-                        errors.diagnostics.push(d);
-                    }
-                }
-                if errors.diagnostics.len() > before {
+                    self.place(&mut errors, before, &rendering, at);
                     let file = self.rendered_name(name, w);
                     Diagnostic::name_file(&mut errors.diagnostics[before..], &file);
                     self.blame_metadata_override(&mut errors.diagnostics[before..]);
@@ -214,23 +210,31 @@ impl<'c> Renderer<'c> {
         format!("(rendered objects of workload {})", w.name)
     }
 
-    /// A schema error pointed at the template line that wrote the field it
-    /// is about, when that can be told; `doc` is where its document is in
-    /// the output.
+    /// Points each diagnostic from `first` on that names a rendered field
+    /// (a check's or the schema's) at the template line that wrote the
+    /// field, when that can be told; `doc` is where the document is in the
+    /// output.
     fn place(
         &self,
-        e: checks::SchemaError,
+        errors: &mut RenderErrors,
+        first: usize,
         out: &Rendering<'_>,
         doc: std::ops::Range<usize>,
-        sources: &mut Vec<SourceFile>,
-    ) -> Diagnostic {
-        let mut d = e.diagnostic;
-        if !e.pointer.is_empty()
-            && let Some(x) = super::parse::locate(&out.text[doc.clone()], &e.pointer)
-        {
-            self.at_source(&mut d, out, doc.start + x, sources);
+    ) {
+        let RenderErrors {
+            diagnostics,
+            sources,
+        } = errors;
+        for d in diagnostics.iter_mut().skip(first) {
+            let found = d
+                .pointer
+                .as_deref()
+                .filter(|p| !p.is_empty() && d.file.is_none())
+                .and_then(|p| super::parse::locate(&out.text[doc.clone()], p));
+            if let Some(x) = found {
+                self.at_source(d, out, doc.start + x, sources);
+            }
         }
-        d
     }
 
     /// Points `d` at the template line that wrote byte `x` of the output,
