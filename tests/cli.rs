@@ -635,6 +635,43 @@ fn invalid_yaml_from_a_template_points_at_the_template_line() {
     );
 }
 
+/// A check about a field that is not there points at the nearest enclosing
+/// one; a schema error about the kind itself points at the apiVersion.
+#[test]
+fn missing_fields_and_unknown_versions_point_at_the_nearest_line() {
+    let dir = tempdir("nearest-line");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    let pdb = dir.join("kubernetes/poddisruptionbudget.yaml.j2");
+    let write = |api_version: &str, name: &str| {
+        std::fs::write(
+            &pdb,
+            format!("apiVersion: {api_version}\nkind: PodDisruptionBudget\nmetadata:\n{name}  namespace: {{{{ w.namespace }}}}\n  labels: {{{{ w.labels | tojson }}}}\nspec:\n  maxUnavailable: 1\n  selector:\n    matchLabels: {{{{ w.selector | tojson }}}}\n"),
+        )
+        .expect("write");
+    };
+    write("policy/v1", "");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for message in [
+        "PodDisruptionBudget has invalid metadata.name ``".to_string(),
+        format!("--> {}:3:1", pdb.display()),
+    ] {
+        assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    }
+    write("policy/v1beta1", "  name: {{ w.name }}\n");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for message in [
+        "/: no schema for policy/v1beta1 PodDisruptionBudget; PodDisruptionBudget is policy/v1"
+            .to_string(),
+        format!("--> {}:1:1", pdb.display()),
+    ] {
+        assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    }
+}
+
 /// Mistakes in a platform team's data files point at the line that holds
 /// them: an engine folder and name that disagree, a default version with no
 /// image, an unpinned image, a manifest listing a missing template. All are

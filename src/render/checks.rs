@@ -84,11 +84,12 @@ fn report_schema(violations: Vec<String>, object: &str, template: &str, out: &mu
     let total = violations.len();
     for violation in violations.into_iter().take(MAX_SCHEMA_ERRORS) {
         // Violations read "<pointer>: <message>"; "/" is the object itself.
-        let pointer = violation
-            .split_once(": ")
-            .map_or("", |(p, _)| p)
-            .trim_end_matches('/')
-            .to_owned();
+        let (pointer, message) = violation.split_once(": ").unwrap_or(("", ""));
+        // "/: no schema for <apiVersion> <kind>" is about the apiVersion.
+        let pointer = match pointer.trim_end_matches('/') {
+            "" if message.starts_with("no schema for") => "/apiVersion".to_owned(),
+            p => p.to_owned(),
+        };
         out.push(
             err(
                 template,

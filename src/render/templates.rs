@@ -225,12 +225,23 @@ impl<'c> Renderer<'c> {
             diagnostics,
             sources,
         } = errors;
+        let text = &out.text[doc.clone()];
         for d in diagnostics.iter_mut().skip(first) {
-            let found = d
-                .pointer
-                .as_deref()
-                .filter(|p| !p.is_empty() && d.file.is_none())
-                .and_then(|p| super::parse::locate(&out.text[doc.clone()], p));
+            if d.file.is_some() {
+                continue;
+            }
+            // A missing field (a nameless object) is pointed at the
+            // nearest enclosing one that is there.
+            let mut pointer = d.pointer.as_deref().unwrap_or("");
+            let found = loop {
+                if pointer.is_empty() {
+                    break None;
+                }
+                if let Some(x) = super::parse::locate(text, pointer) {
+                    break Some(x);
+                }
+                pointer = pointer.rsplit_once('/').map_or("", |(parent, _)| parent);
+            };
             if let Some(x) = found {
                 self.at_source(d, out, doc.start + x, sources);
             }
