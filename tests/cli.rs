@@ -26,6 +26,11 @@ fn with_templates(dir: &Path, args: &[&str]) -> Output {
     stateplan(&all)
 }
 
+/// `stateplan --templates DIR render BLUEPRINT -o OUT`.
+fn render_into(dir: &Path, blueprint: &str, out: &Path) -> Output {
+    with_templates(dir, &["render", blueprint, "-o", &out.to_string_lossy()])
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -895,15 +900,7 @@ fn platform_templates_are_held_to_the_kubernetes_schemas() {
     );
     std::fs::write(dir.join("kubernetes/service-client.yaml.j2"), &service).expect("write");
     let out_dir = dir.join("gitops");
-    let out = with_templates(
-        &dir,
-        &[
-            "render",
-            "blueprints/postgres-ha.toml",
-            "-o",
-            &out_dir.to_string_lossy(),
-        ],
-    );
+    let out = render_into(&dir, "blueprints/postgres-ha.toml", &out_dir);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     for message in [
@@ -1146,15 +1143,7 @@ fn duplicate_objects_and_undefined_values_from_templates_are_errors() {
     )
     .expect("write");
     let out_dir = dir.join("out");
-    let out = with_templates(
-        &dir,
-        &[
-            "render",
-            "blueprints/postgres-ha.toml",
-            "-o",
-            &out_dir.to_string_lossy(),
-        ],
-    );
+    let out = render_into(&dir, "blueprints/postgres-ha.toml", &out_dir);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(

@@ -159,6 +159,21 @@ async fn apply_ok(c: &Client, bp: &Bp, opts: &ApplyOptions) -> apply::ApplyRepor
     r
 }
 
+/// Applies `bp`, which plan refuses: the error.
+async fn apply_refused(c: &Client, bp: &Bp) -> ApplyError {
+    let e = apply::run(
+        c,
+        &bp.desired(),
+        &apply_opts(bp),
+        &mut |_| true,
+        &Record::default(),
+    )
+    .await
+    .expect_err("refused");
+    assert!(matches!(e, ApplyError::Refused { .. }), "{e}");
+    e
+}
+
 fn row<'a>(p: &'a Plan, key: &str) -> &'a plan::PlanRow {
     p.rows.iter().find(|r| r.key() == key).unwrap_or_else(|| {
         panic!(
@@ -445,16 +460,7 @@ async fn storage_shrink_is_refused_and_changes_nothing() {
         p.refusals
     );
     d.reset_requests();
-    let e = apply::run(
-        &c,
-        &bp.desired(),
-        &apply_opts(&bp),
-        &mut |_| true,
-        &Record::default(),
-    )
-    .await
-    .expect_err("refused");
-    assert!(matches!(e, ApplyError::Refused { .. }));
+    let e = apply_refused(&c, &bp).await;
     assert!(e.to_string().contains("shrink"), "{e}");
     let writes: Vec<String> = d
         .requests()
@@ -940,16 +946,7 @@ async fn scale_down_that_needs_engine_steps_is_refused_until_allowed() {
     );
     // apply refuses too, and writes nothing.
     d.reset_requests();
-    let e = apply::run(
-        &c,
-        &bp.desired(),
-        &apply_opts(&bp),
-        &mut |_| true,
-        &Record::default(),
-    )
-    .await
-    .expect_err("refused");
-    assert!(matches!(e, ApplyError::Refused { .. }), "{e}");
+    apply_refused(&c, &bp).await;
     assert!(
         d.requests()
             .iter()
@@ -1074,16 +1071,7 @@ async fn another_blueprints_objects_are_not_taken_over() {
         p.refusals
     );
     d.reset_requests();
-    let e = apply::run(
-        &c,
-        &second.desired(),
-        &apply_opts(&second),
-        &mut |_| true,
-        &Record::default(),
-    )
-    .await
-    .expect_err("refused");
-    assert!(matches!(e, ApplyError::Refused { .. }), "{e}");
+    apply_refused(&c, &second).await;
     let sts = d.get("apps/v1", "StatefulSet", Some(NS), STS).expect("sts");
     assert_eq!(
         sts["metadata"]["labels"]["stateplan.io/blueprint"],

@@ -116,8 +116,11 @@ enum Rule<'r> {
 /// primary, writes pause while replica 0 does. `None` when the template
 /// (what the pods run) is unchanged.
 pub(super) fn restarts(body: &Value, live: &Value, w: &Workload) -> Option<String> {
-    let template = |v: &Value| v.pointer("/spec/template").cloned().unwrap_or(Value::Null);
-    if super::normalize::satisfied(&template(body), &template(live)) {
+    fn template(v: &Value) -> &Value {
+        const NONE: &Value = &Value::Null;
+        v.pointer("/spec/template").unwrap_or(NONE)
+    }
+    if super::normalize::satisfied(template(body), template(live)) {
         return None;
     }
     let n = body

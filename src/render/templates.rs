@@ -363,6 +363,82 @@ impl<'c> Renderer<'c> {
         }
         Some(TemplateOutput { text, docs })
     }
+
+    /// The template file and byte offset in it that wrote byte `x` of
+    /// `name`'s output. minijinja keeps no map from output to source, so
+    /// this renders again with ever more fuel (each instruction spends
+    /// some) until the output reaches `x`: the instruction that then runs
+    /// out of fuel is the one that writes it, and the error names its
+    /// template and line. Only run for an error, where a few dozen renders
+    /// of one template are nothing.
+    fn written_by(
+        &self,
+        name: &str,
+        ctx: &JinjaValue,
+        x: usize,
+    ) -> Option<(&crate::catalog::TemplateFile, usize)> {
+        // Output and error of a render stopped after `fuel`.
+        let run = |fuel: u64| {
+            let mut env = self.env.clone();
+            env.set_fuel(Some(fuel));
+            let mut out = Vec::new();
+            let err = env
+                .get_template(name)
+                .ok()?
+                .render_captured_to(ctx.clone(), &mut out)
+                .err();
+            Some((out, err))
+        };
+        // The least fuel whose output reaches past `x` (`hi`, its output
+        // `after`), and the render with one less (`below`, stopped at the
+        // instruction that writes byte `x`): doubling, then halving.
+        let (mut lo, mut hi) = (0, 1);
+        let mut below = (Vec::new(), None);
+        let mut after = loop {
+            let (out, err) = run(hi)?;
+            if out.len() > x {
+                break out;
+            }
+            if err.is_none() || hi > TEMPLATE_FUEL {
+                return None;
+            }
+            below = (out, err);
+            (lo, hi) = (hi, hi * 2);
+        };
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let (out, err) = run(mid)?;
+            if out.len() > x {
+                (hi, after) = (mid, out);
+            } else {
+                (lo, below) = (mid, (out, err));
+            }
+        }
+        let (before, err) = below;
+        let err = err.filter(|e| e.kind() == minijinja::ErrorKind::OutOfFuel)?;
+        let written = std::str::from_utf8(after.get(before.len()..)?).ok()?;
+        let file = self.catalog.file(err.name()?)?;
+        let source = file.source.as_str();
+        let line_start = source
+            .split_inclusive('\n')
+            .take(err.line()?.saturating_sub(1))
+            .map(str::len)
+            .sum::<usize>();
+        let line_len = source[line_start..]
+            .find('\n')
+            .map_or(source.len() - line_start, |i| i + 1);
+        // Text written as it stands in the template starts on the
+        // instruction's line: point at the very byte. An expression's
+        // output is not in the template: point at the expression.
+        let pos = match source[line_start..].find(written) {
+            Some(p) if !written.is_empty() && p < line_len => line_start + p + (x - before.len()),
+            _ => err.range().map_or(line_start, |r| r.start),
+        };
+        Some((
+            file,
+            floor_char_boundary(source, pos.min(source.len().saturating_sub(1))),
+        ))
+    }
 }
 
 /// The line `line` of `text`, cut to about 160 characters around `at`
@@ -407,81 +483,6 @@ struct Rendering<'a> {
 struct TemplateOutput {
     text: String,
     docs: Vec<(std::ops::Range<usize>, Value)>,
-}
-
-impl Renderer<'_> {
-    /// The template file and byte offset in it that wrote byte `x` of
-    /// `name`'s output. minijinja keeps no map from output to source, so
-    /// this renders again with ever more fuel (each instruction spends
-    /// some) until the output reaches `x`: the instruction that then runs
-    /// out of fuel is the one that writes it, and the error names its
-    /// template and line. Only run for an error, where a few dozen renders
-    /// of one template are nothing.
-    fn written_by(
-        &self,
-        name: &str,
-        ctx: &JinjaValue,
-        x: usize,
-    ) -> Option<(&crate::catalog::TemplateFile, usize)> {
-        // Output and error of a render stopped after `fuel`.
-        let run = |fuel: u64| {
-            let mut env = self.env.clone();
-            env.set_fuel(Some(fuel));
-            let mut out = Vec::new();
-            let err = env
-                .get_template(name)
-                .ok()?
-                .render_captured_to(ctx.clone(), &mut out)
-                .err();
-            Some((out, err))
-        };
-        // The least fuel whose output reaches past `x`: doubling, then
-        // halving the interval.
-        let (mut lo, mut hi) = (0, 1);
-        loop {
-            let (out, err) = run(hi)?;
-            if out.len() > x {
-                break;
-            }
-            if err.is_none() || hi > TEMPLATE_FUEL {
-                return None;
-            }
-            (lo, hi) = (hi, hi * 2);
-        }
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if run(mid)?.0.len() > x {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        let (before, err) = run(hi - 1)?;
-        let err = err.filter(|e| e.kind() == minijinja::ErrorKind::OutOfFuel)?;
-        let (after, _) = run(hi)?;
-        let written = std::str::from_utf8(after.get(before.len()..)?).ok()?;
-        let file = self.catalog.file(err.name()?)?;
-        let source = file.source.as_str();
-        let line_start = source
-            .split_inclusive('\n')
-            .take(err.line()?.saturating_sub(1))
-            .map(str::len)
-            .sum::<usize>();
-        let line_len = source[line_start..]
-            .find('\n')
-            .map_or(source.len() - line_start, |i| i + 1);
-        // Text written as it stands in the template starts on the
-        // instruction's line: point at the very byte. An expression's
-        // output is not in the template: point at the expression.
-        let pos = match source[line_start..].find(written) {
-            Some(p) if !written.is_empty() && p < line_len => line_start + p + (x - before.len()),
-            _ => err.range().map_or(line_start, |r| r.start),
-        };
-        Some((
-            file,
-            floor_char_boundary(source, pos.min(source.len().saturating_sub(1))),
-        ))
-    }
 }
 
 /// Converts a checked manifest into a [`DesiredObject`].

@@ -86,11 +86,6 @@ impl Validator {
             panic!("{message}");
         }
     }
-
-    /// The (apiVersion, kind) pairs that have a schema, sorted.
-    pub fn kinds(&self) -> Vec<(String, String)> {
-        self.0.kinds()
-    }
 }
 
 /// `tests/schemas` of this crate.
