@@ -669,9 +669,25 @@ fn missing_fields_and_unknown_versions_point_at_the_nearest_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     for message in [
-        "/: no schema for policy/v1beta1 PodDisruptionBudget; PodDisruptionBudget is policy/v1"
+        "/apiVersion: no schema for policy/v1beta1 PodDisruptionBudget; PodDisruptionBudget is policy/v1"
             .to_string(),
         format!("--> {}:1:1", pdb.display()),
+    ] {
+        assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    }
+    // No apiVersion and kind at all: the object's first line, after the
+    // template's comments and blank lines.
+    std::fs::write(
+        &pdb,
+        "{# a comment #}\n\n---\nmetadata:\n  name: {{ w.name }}\n  namespace: {{ w.namespace }}\n",
+    )
+    .expect("write");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for message in [
+        "renders an object without apiVersion and kind".to_string(),
+        format!("--> {}:4:1", pdb.display()),
     ] {
         assert!(err.contains(&message), "no {message:?} in:\n{err}");
     }
@@ -880,6 +896,23 @@ fn engine_pod_template_problems_name_the_engine_template() {
     }
     assert!(!err.contains("statefulset.yaml.j2"), "{err}");
     assert!(err.contains("4 errors"), "{err}");
+    // A key a pod fragment does not have points at that key.
+    std::fs::write(
+        dir.join("engines/postgres/pod.yaml.j2"),
+        format!("{head}sidecars: []\ncontainers:\n{tail}"),
+    )
+    .expect("write");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let line = head.lines().count() + 1;
+    for message in [
+        "template engines/postgres/pod.yaml.j2: unknown key `sidecars`".to_string(),
+        format!("--> {}:{line}:1", file.display()),
+        format!("{line} | sidecars: []"),
+    ] {
+        assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    }
 }
 
 /// What a platform team's template renders is checked against the
@@ -999,21 +1032,31 @@ fn usage_errors_exit_1_not_plans_changes_code() {
     }
 }
 
+/// A check across objects points at the template line too: here the
+/// Service's, though the StatefulSet's ports are what it is checked against.
 #[test]
 fn service_target_port_must_exist_in_the_pod() {
     let dir = tempdir("bad-port");
     std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
     let builtin = stateplan(&["templates", "show", "kubernetes/service-client.yaml.j2"]);
-    let broken = text(&builtin.stdout).replace("targetPort: {{ p.name }}", "targetPort: sql");
-    std::fs::write(dir.join("kubernetes/service-client.yaml.j2"), broken).expect("write");
+    let builtin = text(&builtin.stdout);
+    let line = 1 + builtin
+        .lines()
+        .position(|l| l.contains("targetPort: {{ p.name }}"))
+        .expect("the built-in template names its target port");
+    let broken = builtin.replace("targetPort: {{ p.name }}", "targetPort: sql");
+    let path = dir.join("kubernetes/service-client.yaml.j2");
+    std::fs::write(&path, broken).expect("write");
     let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr)
-            .contains("targets port `sql`, which no container of StatefulSet orders-db declares"),
-        "{}",
-        text(&out.stderr)
-    );
+    let err = text(&out.stderr);
+    for message in [
+        "targets port `sql`, which no container of StatefulSet orders-db declares".to_string(),
+        format!("--> {}:{line}:5", path.display()),
+        format!("{line} |     targetPort: sql"),
+    ] {
+        assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    }
 }
 
 /// A platform team changes every object's metadata in one file: the object

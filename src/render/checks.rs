@@ -83,13 +83,10 @@ fn report_schema(violations: Vec<String>, object: &str, template: &str, out: &mu
     );
     let total = violations.len();
     for violation in violations.into_iter().take(MAX_SCHEMA_ERRORS) {
-        // Violations read "<pointer>: <message>"; "/" is the object itself.
-        let (pointer, message) = violation.split_once(": ").unwrap_or(("", ""));
-        // "/: no schema for <apiVersion> <kind>" is about the apiVersion.
-        let pointer = match pointer.trim_end_matches('/') {
-            "" if message.starts_with("no schema for") => "/apiVersion".to_owned(),
-            p => p.to_owned(),
-        };
+        // Violations read "<pointer>: <message>"; "/" is the object itself,
+        // which has the pointer "".
+        let pointer = violation.split_once(": ").map_or("", |(p, _)| p);
+        let pointer = pointer.trim_end_matches('/').to_owned();
         out.push(
             err(
                 template,
@@ -114,40 +111,52 @@ fn report_schema(violations: Vec<String>, object: &str, template: &str, out: &mu
 /// The engine's pod fragment: a mapping with at least one container.
 pub(super) fn pod_fragment(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic>) {
     let Some(map) = v.as_object() else {
-        out.push(err(
-            template,
-            "must render a YAML mapping".into(),
-            "start with `containers:`",
-        ));
+        out.push(
+            err(
+                template,
+                "must render a YAML mapping".into(),
+                "start with `containers:`",
+            )
+            .pointer(""),
+        );
         return;
     };
     for k in map.keys() {
         if !FRAGMENT_KEYS.contains(&k.as_str()) {
-            out.push(err(
-                template,
-                format!("unknown key `{k}`"),
-                "a pod fragment has containers, initContainers, volumes and configFiles",
-            ));
+            out.push(
+                err(
+                    template,
+                    format!("unknown key `{k}`"),
+                    "a pod fragment has containers, initContainers, volumes and configFiles",
+                )
+                .pointer(format!("/{}", k.replace('~', "~0").replace('/', "~1"))),
+            );
         }
     }
     match map.get("containers").and_then(Value::as_array) {
         Some(c) if !c.is_empty() => {}
-        _ => out.push(err(
-            template,
-            "renders no containers".into(),
-            "list the engine's container under `containers:`",
-        )),
+        _ => out.push(
+            err(
+                template,
+                "renders no containers".into(),
+                "list the engine's container under `containers:`",
+            )
+            .pointer("/containers"),
+        ),
     }
     if let Some(files) = map.get("configFiles") {
         let ok = files
             .as_object()
             .is_some_and(|m| m.values().all(Value::is_string));
         if !ok {
-            out.push(err(
-                template,
-                "configFiles must map file names to text".into(),
-                "write `configFiles: {name.conf: |\\n  ...}`",
-            ));
+            out.push(
+                err(
+                    template,
+                    "configFiles must map file names to text".into(),
+                    "write `configFiles: {name.conf: |\\n  ...}`",
+                )
+                .pointer("/configFiles"),
+            );
         }
     }
     // The containers are checked here too, so a problem is reported
@@ -457,11 +466,14 @@ fn standard_violations(
 pub(super) fn object(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic>) {
     let s = |p: &str| at(v, p).and_then(Value::as_str);
     let (Some(api_version), Some(kind)) = (s("/apiVersion"), s("/kind")) else {
-        out.push(err(
-            template,
-            "renders an object without apiVersion and kind".into(),
-            "every document needs apiVersion, kind and metadata.name",
-        ));
+        out.push(
+            err(
+                template,
+                "renders an object without apiVersion and kind".into(),
+                "every document needs apiVersion, kind and metadata.name",
+            )
+            .pointer(""),
+        );
         return;
     };
     if kind == "Secret" {
@@ -620,10 +632,11 @@ fn statefulset(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diagnostic
 
 /// Checks across one workload's objects: every named Service `targetPort`
 /// must be a port of the StatefulSet's containers, or the Service routes
-/// nowhere.
-pub(super) fn workload_consistency(objects: &[super::DesiredObject], out: &mut Vec<Diagnostic>) {
+/// nowhere. Each problem comes with the index of the object it is in.
+pub(super) fn workload_consistency(objects: &[super::DesiredObject]) -> Vec<(usize, Diagnostic)> {
+    let mut out = Vec::new();
     let Some(sts) = objects.iter().find(|o| o.kind == "StatefulSet") else {
-        return;
+        return out;
     };
     let port_names: Vec<&str> = ["containers", "initContainers"]
         .iter()
@@ -642,23 +655,30 @@ pub(super) fn workload_consistency(objects: &[super::DesiredObject], out: &mut V
         })
         .filter_map(|p| p.get("name").and_then(Value::as_str))
         .collect();
-    for svc in objects.iter().filter(|o| o.kind == "Service") {
-        for p in at(&svc.body, "/spec/ports")
+    for (i, svc) in objects
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.kind == "Service")
+    {
+        for (j, p) in at(&svc.body, "/spec/ports")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
+            .enumerate()
         {
             if let Some(target) = p.get("targetPort").and_then(Value::as_str)
                 && !port_names.contains(&target)
             {
-                out.push(Diagnostic::error(format!(
+                out.push((i, Diagnostic::error(format!(
                         "Service {} targets port `{target}`, which no container of StatefulSet {} declares",
                         svc.name, sts.name
                     ))
-                    .hint("name the container port (containers[].ports[].name) like the Service's targetPort"));
+                    .hint("name the container port (containers[].ports[].name) like the Service's targetPort")
+                    .pointer(format!("/spec/ports/{j}/targetPort"))));
             }
         }
     }
+    out
 }
 
 fn is_dns_subdomain(s: &str) -> bool {

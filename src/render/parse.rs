@@ -39,9 +39,10 @@ pub(super) fn document(doc: &str) -> Result<Value, serde_saphyr::Error> {
 }
 
 /// The byte offset in `doc` of what the JSON pointer `pointer` (such as
-/// `/spec/ports/0/port`) names: the key of a mapping entry, or the start of
-/// a sequence item. `None` when the document does not hold it. For
-/// diagnostics only: it runs a full YAML parser with positions.
+/// `/spec/ports/0/port`) names: the key of a mapping entry, the start of
+/// a sequence item, or for `""` the start of the document's content. `None`
+/// when the document does not hold it. For diagnostics only: it runs a full
+/// YAML parser with positions.
 pub(super) fn locate(doc: &str, pointer: &str) -> Option<usize> {
     use granit_parser::{Event, Parser};
     /// An open collection and where in it the parser is.
@@ -56,9 +57,6 @@ pub(super) fn locate(doc: &str, pointer: &str) -> Option<usize> {
         .skip(1)
         .map(|s| s.replace("~1", "/").replace("~0", "~"))
         .collect();
-    if target.is_empty() {
-        return None;
-    }
     // Whether the node starting now, under the open collections, is the
     // target (its last step `last`).
     let is_target = |stack: &[Frame], last: &str| {
@@ -82,6 +80,9 @@ pub(super) fn locate(doc: &str, pointer: &str) -> Option<usize> {
             event,
             Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..)
         );
+        if starts && target.is_empty() {
+            return offset();
+        }
         if starts {
             match stack.last_mut() {
                 Some(Frame::Map { key, expect_key }) if *expect_key => {
@@ -727,10 +728,14 @@ mod tests {
         assert_eq!(at("/spec/ports/1/port"), Some("port: 2"));
         assert_eq!(at("/spec/selector/a~1b"), Some("\"a/b\": \"x\"}"));
         assert_eq!(at("/kind"), Some("kind: Service"));
-        // Not in the document, the document itself, or not YAML.
+        // Not in the document (nor the key "", which `/` names); "" is
+        // where the document's content starts, after comments and `---`.
         assert_eq!(at("/spec/bogus"), None);
         assert_eq!(at("/spec/ports/2"), None);
         assert_eq!(at("/"), None);
+        assert_eq!(at(""), Some("apiVersion: v1"));
+        assert_eq!(locate("# made by hand\n---\n\n  kind: A\n", ""), Some(22));
+        assert_eq!(locate("# only a comment\n", ""), None);
         // What comes before a syntax error is still found; nothing after it.
         assert_eq!(locate("a: 1\nb: [1\n", "/a"), Some(0));
         assert_eq!(locate("a: 1\nb: [1\n", "/c"), None);

@@ -174,7 +174,7 @@ impl Validator {
         let validator = cell
             .get_or_init(|| self.compile(api_version, kind))
             .as_ref()
-            .map_err(|e| vec![format!("/: {e}")])?;
+            .map_err(|e| vec![e.clone()])?;
         // Built only when a field is unknown.
         let root = std::cell::OnceCell::new();
         collect(validator, manifest, |path, field| {
@@ -272,16 +272,21 @@ impl Validator {
         )
     }
 
+    /// The kind's validator; `Err` is a violation line, as [`Self::validate`]
+    /// reports it.
     fn compile(&self, api_version: &str, kind: &str) -> Result<jsonschema::Validator, String> {
         let schema = self.schema(api_version, kind)?;
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .with_registry(&self.registry)
             .build(&schema)
-            .map_err(|e| format!("the schema of {api_version} {kind} does not compile: {e}"))
+            .map_err(|e| format!("/: the schema of {api_version} {kind} does not compile: {e}"))
     }
 
     /// The schema for (apiVersion, kind): a built-in kind, else a CRD version.
+    /// `Err` is a violation line pointing at the field that picked no
+    /// schema: the apiVersion when the kind has a schema under another one,
+    /// else the kind.
     fn schema(&self, api_version: &str, kind: &str) -> Result<Value, String> {
         if let Some(schema) = self.kube.get(&(api_version.to_owned(), kind.to_owned())) {
             return Ok(schema.clone());
@@ -290,7 +295,10 @@ impl Validator {
         if let Some(crd) = self.crds.iter().find(|c| {
             str_at(c, "/spec/group") == Some(group) && str_at(c, "/spec/names/kind") == Some(kind)
         }) {
-            return crd_schema(crd, api_version, version, kind);
+            return crd_schema(crd, api_version, version, kind).map_err(|e| match e {
+                CrdError::Version(e) => format!("/apiVersion: {e}"),
+                CrdError::Malformed(e) => format!("/: {e}"),
+            });
         }
         let same_kind: Vec<String> = self
             .kinds()
@@ -299,10 +307,10 @@ impl Validator {
             .map(|(a, _)| a)
             .collect();
         Err(if same_kind.is_empty() {
-            format!("no schema for {api_version} {kind}")
+            format!("/kind: no schema for {api_version} {kind}")
         } else {
             format!(
-                "no schema for {api_version} {kind}; {kind} is {}",
+                "/apiVersion: no schema for {api_version} {kind}; {kind} is {}",
                 same_kind.join(" or ")
             )
         })
@@ -316,38 +324,55 @@ fn versions(crd: &Value) -> impl Iterator<Item = &Value> {
         .flatten()
 }
 
+/// Why a CRD gives no schema for a version.
+enum CrdError {
+    /// The CRD has no such version, or does not serve it: the manifest's
+    /// apiVersion is wrong.
+    Version(String),
+    /// The CRD itself is malformed.
+    Malformed(String),
+}
+
 /// The strict schema of one version of a CRD, as the API server applies it
 /// with `fieldValidation=Strict`.
-fn crd_schema(crd: &Value, api_version: &str, version: &str, kind: &str) -> Result<Value, String> {
+fn crd_schema(
+    crd: &Value,
+    api_version: &str,
+    version: &str,
+    kind: &str,
+) -> Result<Value, CrdError> {
     let names: Vec<&str> = versions(crd)
         .filter_map(|v| v.get("name").and_then(Value::as_str))
         .collect();
     let entry = versions(crd)
         .find(|v| v.get("name").and_then(Value::as_str) == Some(version))
         .ok_or_else(|| {
-            format!(
+            CrdError::Version(format!(
                 "{kind} has no version {version:?} (it has {})",
                 names.join(", ")
-            )
+            ))
         })?;
     if entry.get("served").and_then(Value::as_bool) != Some(true) {
-        return Err(format!(
+        return Err(CrdError::Version(format!(
             "{api_version} {kind} is not served by the API server (served: false)"
-        ));
+        )));
     }
     let mut schema = entry
         .pointer("/schema/openAPIV3Schema")
         .cloned()
-        .ok_or_else(|| format!("{api_version} {kind} has no openAPIV3Schema"))?;
+        .ok_or_else(|| format!("{api_version} {kind} has no openAPIV3Schema"))
+        .map_err(CrdError::Malformed)?;
     strictify(&mut schema);
     let root = schema
         .as_object_mut()
-        .ok_or_else(|| format!("the openAPIV3Schema of {api_version} {kind} is not an object"))?;
+        .ok_or_else(|| format!("the openAPIV3Schema of {api_version} {kind} is not an object"))
+        .map_err(CrdError::Malformed)?;
     let properties = root
         .entry("properties")
         .or_insert_with(|| json!({}))
         .as_object_mut()
-        .ok_or_else(|| format!("the properties of {api_version} {kind} are not an object"))?;
+        .ok_or_else(|| format!("the properties of {api_version} {kind} are not an object"))
+        .map_err(CrdError::Malformed)?;
     properties.insert(
         "apiVersion".into(),
         json!({"type": "string", "enum": [api_version]}),
@@ -592,7 +617,7 @@ mod tests {
         assert_eq!(
             v.validate(&beta),
             Err(vec![
-                "/: no schema for v1beta1 Service; Service is v1".to_string()
+                "/apiVersion: no schema for v1beta1 Service; Service is v1".to_string()
             ])
         );
         // A definition on its own, e.g. a container of an engine's pod template.

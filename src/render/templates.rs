@@ -132,6 +132,11 @@ impl<'c> Renderer<'c> {
         // One flat map: a merged context (`..base`) looks every name up twice.
         let ctx = minijinja::context! { bp, target, w => wv, pod => JinjaValue::from(Serde(&pod)) };
         let mut objects = Vec::new();
+        // Each template's output, and where in it each object was written:
+        // kept until the checks across objects have run, so that their
+        // problems can be pointed at a template line too.
+        let mut outputs: Vec<(&str, String)> = Vec::new();
+        let mut origins: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
         for name in &self.catalog.manifest.objects {
             let Some(out) = self.render_yaml(name, ctx.clone(), w, &mut errors) else {
                 continue;
@@ -158,9 +163,23 @@ impl<'c> Renderer<'c> {
                     continue;
                 }
                 objects.push(to_desired(body, w));
+                origins.push((outputs.len(), at));
             }
+            outputs.push((name, out.text));
         }
-        checks::workload_consistency(&objects, &mut errors.diagnostics);
+        for (i, d) in checks::workload_consistency(&objects) {
+            let before = errors.diagnostics.len();
+            errors.diagnostics.push(d);
+            let (output, at) = &origins[i];
+            let (template, text) = &outputs[*output];
+            let rendering = Rendering {
+                template,
+                ctx: &ctx,
+                text,
+                workload: w,
+            };
+            self.place(&mut errors, before, &rendering, at.clone());
+        }
         if errors.diagnostics.is_empty() {
             Ok(objects)
         } else {
@@ -230,15 +249,17 @@ impl<'c> Renderer<'c> {
             if d.file.is_some() {
                 continue;
             }
+            let Some(mut pointer) = d.pointer.as_deref() else {
+                continue;
+            };
             // A missing field (a nameless object) is pointed at the
-            // nearest enclosing one that is there.
-            let mut pointer = d.pointer.as_deref().unwrap_or("");
+            // nearest enclosing one that is there, at worst the document.
             let found = loop {
-                if pointer.is_empty() {
-                    break None;
-                }
                 if let Some(x) = super::parse::locate(text, pointer) {
                     break Some(x);
+                }
+                if pointer.is_empty() {
+                    break None;
                 }
                 pointer = pointer.rsplit_once('/').map_or("", |(parent, _)| parent);
             };
