@@ -13,6 +13,7 @@ pub mod cli;
 pub mod compile;
 pub mod diagnostics;
 pub mod live;
+pub mod panics;
 pub mod parallel;
 pub mod pipeline;
 pub mod plan;

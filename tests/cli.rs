@@ -1032,6 +1032,47 @@ fn usage_errors_exit_1_not_plans_changes_code() {
     }
 }
 
+/// minijinja's compiler panics on some malformed tags (an `import` whose
+/// `as` is followed by an expression): that is an error at the tag, not a
+/// crash, for the object templates and for `init`'s starter.
+#[test]
+fn templates_the_template_engine_cannot_compile_are_errors_not_crashes() {
+    let dir = tempdir("engine-panic");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    let pdb = dir.join("kubernetes/poddisruptionbudget.yaml.j2");
+    let broken =
+        builtin("kubernetes/poddisruptionbudget.yaml.j2").replacen(" as m ", " as --- m ", 1);
+    assert!(broken.contains("as --- m"), "the built-in template changed");
+    std::fs::write(&pdb, broken).expect("write");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for message in [
+        "error: template kubernetes/poddisruptionbudget.yaml.j2: `import … as` must be followed by a name, not `--- m`".to_string(),
+        format!("--> {}:1:", pdb.display()),
+        "help: write e.g. `{% import \"kubernetes/_metadata.j2\" as m %}`".to_string(),
+    ] {
+        assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+
+    std::fs::remove_file(&pdb).expect("rm");
+    std::fs::write(
+        dir.join("starter.toml.j2"),
+        "{% import 'x' as (a, b) %}name = \"x\"\n",
+    )
+    .expect("write");
+    let out = with_templates(&dir, &["init", "-"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("starter.toml.j2: minijinja failed while compiling it"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
 /// A check across objects points at the template line too: here the
 /// Service's, though the StatefulSet's ports are what it is checked against.
 #[test]

@@ -65,14 +65,25 @@ pub fn run(out: &Output, templates: Option<&Path>, args: InitArgs) -> u8 {
     let file_name = args.file.display().to_string();
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    let text = env.render_str(
-        &starter.source,
-        minijinja::context! { engine => Value::from(Serde(engine.as_ref())), name => args.name, file => file_name.clone() },
-    );
+    // A platform team's starter is user input; see `crate::panics`.
+    let text = crate::panics::contain(|| {
+        env.render_str(
+            &starter.source,
+            minijinja::context! { engine => Value::from(Serde(engine.as_ref())), name => args.name, file => file_name.clone() },
+        )
+    });
     let text = match text {
-        Ok(t) if t.ends_with('\n') => t,
-        Ok(t) => t + "\n",
-        Err(e) => {
+        Ok(Ok(t)) if t.ends_with('\n') => t,
+        Ok(Ok(t)) => t + "\n",
+        Err(panic) => {
+            out.note(&format!(
+                "error: {}: minijinja failed while compiling it ({})\nhelp: check the template's `{{% … %}}` tags against the built-in one (`stateplan templates show starter.toml.j2`)",
+                starter.display_path(),
+                panic.lines().last().unwrap_or(&panic)
+            ));
+            return EXIT_ERROR;
+        }
+        Ok(Err(e)) => {
             out.note(&format!(
                 "error: {} (line {}): {e}",
                 starter.display_path(),

@@ -48,12 +48,17 @@ impl<'c> Renderer<'c> {
         env.add_filter("checksum", checksum);
         let mut errors = RenderErrors::default();
         for f in catalog.files().filter(|f| f.name.ends_with(".j2")) {
-            if let Err(e) = env.add_template_owned(f.name.clone(), f.source.clone()) {
-                errors.diagnostics.push(template_error(catalog, &e));
-                errors
-                    .sources
-                    .push(SourceFile::new(f.display_path(), f.source.clone()));
-            }
+            let compiled =
+                crate::panics::contain(|| env.add_template_owned(f.name.clone(), f.source.clone()));
+            let d = match compiled {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => template_error(catalog, &e),
+                Err(panic) => compiler_failure(f, &panic),
+            };
+            errors.diagnostics.push(d);
+            errors
+                .sources
+                .push(SourceFile::new(f.display_path(), f.source.clone()));
         }
         let platform = catalog
             .files()
@@ -552,6 +557,68 @@ fn template_error(catalog: &Catalog, e: &JinjaError) -> Diagnostic {
     d
 }
 
+/// A template minijinja's compiler panicked on (a minijinja bug, but the
+/// template is what has to change). The one known trigger, an `import`
+/// whose `as` is not followed by a plain name, is pointed at.
+fn compiler_failure(f: &crate::catalog::TemplateFile, panic: &str) -> Diagnostic {
+    if let Some(alias) = bad_import_alias(&f.source) {
+        return Diagnostic::error(format!(
+            "template {}: `import … as` must be followed by a name, not `{}`",
+            f.name,
+            &f.source[alias.clone()]
+        ))
+        .in_file(f.display_path())
+        .at(alias)
+        .hint("write e.g. `{% import \"kubernetes/_metadata.j2\" as m %}` and call the macros as `m.metadata(...)`");
+    }
+    // The hook's report ends with the panic's message.
+    let message = panic.lines().last().unwrap_or(panic);
+    Diagnostic::error(format!(
+        "template {}: minijinja failed while compiling it ({message})",
+        f.name
+    ))
+    .in_file(f.display_path())
+    .hint("this is a bug in minijinja that something in this template triggers; check the template's `{% … %}` tags, and please report it to stateplan with the template")
+}
+
+/// Where the alias of the first `{% import … as ALIAS %}` that is not a
+/// plain name is, if there is one.
+fn bad_import_alias(source: &str) -> Option<std::ops::Range<usize>> {
+    let is_name = |s: &str| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let mut from = 0;
+    while let Some(open) = source[from..].find("{%").map(|i| from + i + 2) {
+        let close = source[open..].find("%}").map_or(source.len(), |i| open + i);
+        from = close;
+        let tag = source[open..close].trim_start_matches(['-', '+']);
+        let tag = tag.trim_end_matches(['-', '+']);
+        let Some(rest) = tag.trim_start().strip_prefix("import") else {
+            continue;
+        };
+        if !rest.starts_with(char::is_whitespace) {
+            continue;
+        }
+        let Some(at) = rest.rfind(" as ") else {
+            continue;
+        };
+        let alias = rest[at + 4..].trim();
+        let alias = ["without context", "with context"]
+            .iter()
+            .find_map(|c| alias.strip_suffix(c))
+            .map_or(alias, str::trim_end);
+        if !alias.is_empty() && !is_name(alias) {
+            let start = alias.as_ptr() as usize - source.as_ptr() as usize;
+            return Some(start..start + alias.len());
+        }
+    }
+    None
+}
+
 /// `merge`: a copy of the first map with the second map's entries on top,
 /// keeping first-seen key order.
 fn merge(a: JinjaValue, b: JinjaValue) -> Result<JinjaValue, JinjaError> {
@@ -745,6 +812,29 @@ mod tests {
         assert_eq!(excerpt(&text, 0..5, 2), "first");
         let wide = "é".repeat(250);
         assert!(excerpt(&wide, 0..wide.len(), 201).chars().count() <= 162);
+    }
+
+    #[test]
+    fn bad_import_aliases_are_found() {
+        let alias = |src: &'static str| bad_import_alias(src).map(move |r| &src[r]);
+        assert_eq!(alias("{% import \"a.j2\" as -m %}"), Some("-m"));
+        assert_eq!(alias("x\n{%- import 'a.j2' as m() -%}"), Some("m()"));
+        assert_eq!(
+            alias("{% import 'a as b.j2' as (x, y) with context %}"),
+            Some("(x, y)")
+        );
+        assert_eq!(alias("{%+ import 'a' as 1 without context %}"), Some("1"));
+        // Plain names, other tags and text are left alone.
+        for ok in [
+            "{% import \"a.j2\" as m -%}",
+            "{% import 'a' as _m2 with context %}",
+            "{% from 'a' import b as -c %}",
+            "{% set importer = 1 %} import x as -y",
+            "{% importx as -y %}",
+            "{% import 'a' as",
+        ] {
+            assert_eq!(alias(ok), None, "{ok}");
+        }
     }
 
     #[test]
