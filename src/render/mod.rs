@@ -68,7 +68,17 @@ pub fn render_as<B: Body>(
     renderer: &Renderer<'_>,
 ) -> Result<Rendered<B>, RenderErrors> {
     let mut errors = RenderErrors::default();
-    let results = render_all::<B>(state, renderer);
+    // The Azure bodies need only the compiled state: built on a thread of
+    // their own while the workloads render, instead of after them on one
+    // core while the other idles.
+    let (results, azure) = std::thread::scope(|scope| {
+        let azure = scope.spawn(|| {
+            let mut found = Vec::new();
+            (azure::resources_as(state, &mut found), found)
+        });
+        (render_all::<B>(state, renderer), azure.join())
+    });
+
     let total = results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum();
     // Sized up front: for a large blueprint this is the biggest allocation
     // that lives to the end.
@@ -143,6 +153,12 @@ pub fn render_as<B: Body>(
             }
         }
     }
+    let Ok((azure, azure_pending)) = azure else {
+        errors.diagnostics.push(Diagnostic::error(
+            "internal error while building the Azure resource bodies; please report it",
+        ));
+        return Err(errors);
+    };
     if !errors.diagnostics.is_empty() {
         return Err(errors);
     }
@@ -151,7 +167,7 @@ pub fn render_as<B: Body>(
     objects.sort_by_key(|o| o.wave);
     pending.sort_by_key(|(wave, i, _)| (*wave, *i));
     let mut pending: Vec<PendingValue> = pending.into_iter().map(|(_, _, p)| p).collect();
-    let azure = azure::resources_as(state, &mut pending);
+    pending.extend(azure_pending);
     Ok(Rendered {
         objects,
         azure,
