@@ -329,9 +329,25 @@ fn clamp_span(text: &str, span: Range<usize>) -> Range<usize> {
     start..end
 }
 
+/// A key as one step of a JSON pointer (RFC 6901): `~` and `/` escaped.
+pub fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pointer_tokens_escape_tilde_before_slash() {
+        // `~1` must not become `~01`: `~` is escaped first.
+        assert_eq!(pointer_token("a/b~c"), "a~1b~0c");
+        assert_eq!(pointer_token("~1"), "~01");
+        assert_eq!(
+            pointer_token("app.kubernetes.io/name"),
+            "app.kubernetes.io~1name"
+        );
+    }
 
     #[test]
     fn line_column_counts_characters_not_bytes() {

@@ -1066,7 +1066,7 @@ fn templates_the_template_engine_cannot_compile_are_errors_not_crashes() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.contains("starter.toml.j2: minijinja failed while compiling it"),
+        err.contains("starter.toml.j2: minijinja failed on it"),
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");

@@ -77,7 +77,7 @@ pub fn run(out: &Output, templates: Option<&Path>, args: InitArgs) -> u8 {
         Ok(Ok(t)) => t + "\n",
         Err(panic) => {
             out.note(&format!(
-                "error: {}: minijinja failed while compiling it ({})\nhelp: check the template's `{{% … %}}` tags against the built-in one (`stateplan templates show starter.toml.j2`)",
+                "error: {}: minijinja failed on it ({})\nhelp: check the template's `{{% … %}}` tags against the built-in one (`stateplan templates show starter.toml.j2`)",
                 starter.display_path(),
                 panic.lines().last().unwrap_or(&panic)
             ));

@@ -817,7 +817,7 @@ fn field_pointer(field: &str) -> String {
             break;
         }
         p.push('/');
-        p.push_str(&part.replace('~', "~0").replace('/', "~1"));
+        p.push_str(&crate::diagnostics::pointer_token(part));
     }
     p
 }

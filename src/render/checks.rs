@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::object::Wave;
 use super::strict;
 use crate::compile::{LABEL_BLUEPRINT, MANAGED_BY, Workload};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, pointer_token};
 
 const FRAGMENT_KEYS: &[&str] = &["containers", "initContainers", "volumes", "configFiles"];
 
@@ -129,7 +129,7 @@ pub(super) fn pod_fragment(v: &Value, w: &Workload, template: &str, out: &mut Ve
                     format!("unknown key `{k}`"),
                     "a pod fragment has containers, initContainers, volumes and configFiles",
                 )
-                .pointer(format!("/{}", k.replace('~', "~0").replace('/', "~1"))),
+                .pointer(format!("/{}", pointer_token(k))),
             );
         }
     }
@@ -556,7 +556,7 @@ pub(super) fn object(v: &Value, w: &Workload, template: &str, out: &mut Vec<Diag
     if let Some(l) = labels.and_then(Value::as_object) {
         for (k, val) in l {
             if !val.is_string() {
-                let escaped = k.replace('~', "~0").replace('/', "~1");
+                let escaped = pointer_token(k);
                 out.push(
                     err(
                         template,

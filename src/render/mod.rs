@@ -78,7 +78,6 @@ pub fn render_as<B: Body>(
         });
         (render_all::<B>(state, renderer), azure.join())
     });
-
     let total = results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum();
     // Sized up front: for a large blueprint this is the biggest allocation
     // that lives to the end.
@@ -246,7 +245,7 @@ fn find_pending<'v>(
             for step in path.iter() {
                 field.push('/');
                 match step {
-                    Step::Key(k) => field.push_str(&k.replace('~', "~0").replace('/', "~1")),
+                    Step::Key(k) => field.push_str(&crate::diagnostics::pointer_token(k)),
                     Step::Index(i) => field.push_str(&i.to_string()),
                 }
             }

@@ -511,7 +511,7 @@ fn describe(
         return unexpected
             .iter()
             .map(|field| {
-                let escaped = field.replace('~', "~0").replace('/', "~1");
+                let escaped = crate::diagnostics::pointer_token(field);
                 let hint = suggest(path, field)
                     .map(|s| format!("; did you mean {s:?}?"))
                     .unwrap_or_default();

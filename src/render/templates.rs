@@ -603,10 +603,14 @@ fn bad_import_alias(source: &str) -> Option<std::ops::Range<usize>> {
         if !rest.starts_with(char::is_whitespace) {
             continue;
         }
-        let Some(at) = rest.rfind(" as ") else {
+        // The last `as` with white space on both sides (a line break too).
+        let Some(at) = rest.rmatch_indices("as").map(|(i, _)| i).find(|&i| {
+            rest[..i].ends_with(char::is_whitespace)
+                && rest[i + 2..].starts_with(char::is_whitespace)
+        }) else {
             continue;
         };
-        let alias = rest[at + 4..].trim();
+        let alias = rest[at + 2..].trim();
         let alias = ["without context", "with context"]
             .iter()
             .find_map(|c| alias.strip_suffix(c))
@@ -824,6 +828,7 @@ mod tests {
             Some("(x, y)")
         );
         assert_eq!(alias("{%+ import 'a' as 1 without context %}"), Some("1"));
+        assert_eq!(alias("{% import 'a'\n   as ---\nm %}"), Some("---\nm"));
         // Plain names, other tags and text are left alone.
         for ok in [
             "{% import \"a.j2\" as m -%}",
