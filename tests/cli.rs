@@ -1073,6 +1073,65 @@ fn templates_the_template_engine_cannot_compile_are_errors_not_crashes() {
     assert!(out.stdout.is_empty());
 }
 
+/// What a macro returns is written where it is called, so that is where an
+/// error in it is pointed at; the hint names the macro's own file and line,
+/// followed through a re-export (`_macros.j2` imports the metadata macros).
+#[test]
+fn a_mistake_in_a_macro_names_the_macro() {
+    let dir = tempdir("macro-output");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    let metadata = builtin("kubernetes/_metadata.j2");
+    let broken = metadata.replace(
+        ",\"labels\":{{ w.labels | tojson }}\n",
+        ",\"labels\":{{ w.labels | tojson }}: x\n",
+    );
+    assert_ne!(broken, metadata, "the built-in macros changed");
+    let path = dir.join("kubernetes/_metadata.j2");
+    std::fs::write(&path, &broken).expect("write");
+    let line = 1 + metadata
+        .lines()
+        .position(|l| l.contains("macro metadata("))
+        .expect("a metadata macro");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let call_line = 1 + builtin("kubernetes/poddisruptionbudget.yaml.j2")
+        .lines()
+        .position(|l| l.contains("{{ m.metadata("))
+        .expect("the PDB calls the macro");
+    for message in [
+        "error: template kubernetes/poddisruptionbudget.yaml.j2 produced invalid YAML".to_string(),
+        format!("--> templates/kubernetes/poddisruptionbudget.yaml.j2:{call_line}:"),
+        format!(
+            "help: this expression writes what macro `metadata` returns, and the macro is defined at {}:{line}",
+            path.display()
+        ),
+    ] {
+        assert!(err.contains(&message), "no {message:?} in:\n{err}");
+    }
+    // The platform example's client Service calls it through `_macros.j2`.
+    let service = dir.join("kubernetes/service-client.yaml.j2");
+    std::fs::copy(
+        "tests/platform-templates/kubernetes/service-client.yaml.j2",
+        &service,
+    )
+    .expect("copy");
+    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
+    let err = text(&out.stderr);
+    let service_error = err
+        .split("\nerror: ")
+        .find(|e| e.contains(&format!("--> {}:", service.display())))
+        .unwrap_or_else(|| panic!("no error in the client Service template:\n{err}"));
+    let message = format!(
+        "macro `metadata` returns, and the macro is defined at {}:{line}",
+        path.display()
+    );
+    assert!(
+        service_error.contains(&message),
+        "no {message:?} in:\n{service_error}"
+    );
+}
+
 /// A check across objects points at the template line too: here the
 /// Service's, though the StatefulSet's ports are what it is checked against.
 #[test]

@@ -13,6 +13,7 @@ pub mod gitops;
 mod object;
 mod parse;
 pub mod strict;
+mod tags;
 mod templates;
 
 use std::collections::hash_map::Entry;

@@ -312,7 +312,47 @@ impl<'c> Renderer<'c> {
         d.file = Some(file.display_path());
         d.span = Some(pos..pos + 1);
         d.label = Some(label);
+        // A macro's output is written where it is called: say where the
+        // macro is, which is where a mistake in that output is fixed.
+        if let Some((name, path, line)) = self.macro_called_at(file, pos) {
+            let rest = d.hint.take().map(|h| format!("; {h}")).unwrap_or_default();
+            d.hint = Some(format!(
+                "this expression writes what macro `{name}` returns, and the macro is defined at {path}:{line}{rest}"
+            ));
+        }
         true
+    }
+
+    /// The macro the expression at byte `pos` of `file` calls: its name, and
+    /// the path and line of its definition, followed through imports.
+    fn macro_called_at(
+        &self,
+        file: &crate::catalog::TemplateFile,
+        pos: usize,
+    ) -> Option<(String, String, usize)> {
+        let call = super::tags::called_at(&file.source, pos)?;
+        let mut name = call.name;
+        let mut here = match call.module {
+            Some(alias) => self
+                .catalog
+                .file(super::tags::imported_as(&file.source, alias)?)?,
+            None => file,
+        };
+        // Re-exports (`_macros.j2` imports the metadata macros by name) are
+        // followed a few steps; a cycle or a deeper chain gets no hint.
+        for _ in 0..4 {
+            match super::tags::macro_source(&here.source, name)? {
+                super::tags::MacroSource::Here(at) => {
+                    let line = here.source[..at].matches('\n').count() + 1;
+                    return Some((name.to_owned(), here.display_path(), line));
+                }
+                super::tags::MacroSource::From(template, there) => {
+                    here = self.catalog.file(template)?;
+                    name = there;
+                }
+            }
+        }
+        None
     }
 
     /// Renders a template and parses its output as a YAML stream, dropping
@@ -561,7 +601,7 @@ fn template_error(catalog: &Catalog, e: &JinjaError) -> Diagnostic {
 /// template is what has to change). The one known trigger, an `import`
 /// whose `as` is not followed by a plain name, is pointed at.
 fn compiler_failure(f: &crate::catalog::TemplateFile, panic: &str) -> Diagnostic {
-    if let Some(alias) = bad_import_alias(&f.source) {
+    if let Some(alias) = super::tags::bad_import_alias(&f.source) {
         return Diagnostic::error(format!(
             "template {}: `import … as` must be followed by a name, not `{}`",
             f.name,
@@ -579,48 +619,6 @@ fn compiler_failure(f: &crate::catalog::TemplateFile, panic: &str) -> Diagnostic
     ))
     .in_file(f.display_path())
     .hint("this is a bug in minijinja that something in this template triggers; check the template's `{% … %}` tags, and please report it to stateplan with the template")
-}
-
-/// Where the alias of the first `{% import … as ALIAS %}` that is not a
-/// plain name is, if there is one.
-fn bad_import_alias(source: &str) -> Option<std::ops::Range<usize>> {
-    let is_name = |s: &str| {
-        let mut chars = s.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-    };
-    let mut from = 0;
-    while let Some(open) = source[from..].find("{%").map(|i| from + i + 2) {
-        let close = source[open..].find("%}").map_or(source.len(), |i| open + i);
-        from = close;
-        let tag = source[open..close].trim_start_matches(['-', '+']);
-        let tag = tag.trim_end_matches(['-', '+']);
-        let Some(rest) = tag.trim_start().strip_prefix("import") else {
-            continue;
-        };
-        if !rest.starts_with(char::is_whitespace) {
-            continue;
-        }
-        // The last `as` with white space on both sides (a line break too).
-        let Some(at) = rest.rmatch_indices("as").map(|(i, _)| i).find(|&i| {
-            rest[..i].ends_with(char::is_whitespace)
-                && rest[i + 2..].starts_with(char::is_whitespace)
-        }) else {
-            continue;
-        };
-        let alias = rest[at + 2..].trim();
-        let alias = ["without context", "with context"]
-            .iter()
-            .find_map(|c| alias.strip_suffix(c))
-            .map_or(alias, str::trim_end);
-        if !alias.is_empty() && !is_name(alias) {
-            let start = alias.as_ptr() as usize - source.as_ptr() as usize;
-            return Some(start..start + alias.len());
-        }
-    }
-    None
 }
 
 /// `merge`: a copy of the first map with the second map's entries on top,
@@ -816,30 +814,6 @@ mod tests {
         assert_eq!(excerpt(&text, 0..5, 2), "first");
         let wide = "é".repeat(250);
         assert!(excerpt(&wide, 0..wide.len(), 201).chars().count() <= 162);
-    }
-
-    #[test]
-    fn bad_import_aliases_are_found() {
-        let alias = |src: &'static str| bad_import_alias(src).map(move |r| &src[r]);
-        assert_eq!(alias("{% import \"a.j2\" as -m %}"), Some("-m"));
-        assert_eq!(alias("x\n{%- import 'a.j2' as m() -%}"), Some("m()"));
-        assert_eq!(
-            alias("{% import 'a as b.j2' as (x, y) with context %}"),
-            Some("(x, y)")
-        );
-        assert_eq!(alias("{%+ import 'a' as 1 without context %}"), Some("1"));
-        assert_eq!(alias("{% import 'a'\n   as ---\nm %}"), Some("---\nm"));
-        // Plain names, other tags and text are left alone.
-        for ok in [
-            "{% import \"a.j2\" as m -%}",
-            "{% import 'a' as _m2 with context %}",
-            "{% from 'a' import b as -c %}",
-            "{% set importer = 1 %} import x as -y",
-            "{% importx as -y %}",
-            "{% import 'a' as",
-        ] {
-            assert_eq!(alias(ok), None, "{ok}");
-        }
     }
 
     #[test]
