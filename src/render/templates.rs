@@ -137,11 +137,10 @@ impl<'c> Renderer<'c> {
         // One flat map: a merged context (`..base`) looks every name up twice.
         let ctx = minijinja::context! { bp, target, w => wv, pod => JinjaValue::from(Serde(&pod)) };
         let mut objects = Vec::new();
-        // Each template's output, and where in it each object was written:
-        // kept until the checks across objects have run, so that their
-        // problems can be pointed at a template line too.
-        let mut outputs: Vec<(&str, String)> = Vec::new();
-        let mut origins: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        // The template that wrote each object, and where in its output: a
+        // problem the checks across objects find is pointed at a template
+        // line by rendering that template again (only then).
+        let mut origins: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
         for name in &self.catalog.manifest.objects {
             let Some(out) = self.render_yaml(name, ctx.clone(), w, &mut errors) else {
                 continue;
@@ -168,22 +167,27 @@ impl<'c> Renderer<'c> {
                     continue;
                 }
                 objects.push(to_desired(body, w));
-                origins.push((outputs.len(), at));
+                origins.push((name, at));
             }
-            outputs.push((name, out.text));
         }
         for (i, d) in checks::workload_consistency(&objects) {
             let before = errors.diagnostics.len();
             errors.diagnostics.push(d);
-            let (output, at) = &origins[i];
-            let (template, text) = &outputs[*output];
-            let rendering = Rendering {
-                template,
-                ctx: &ctx,
-                text,
-                workload: w,
-            };
-            self.place(&mut errors, before, &rendering, at.clone());
+            let (template, at) = &origins[i];
+            // Templates are deterministic: the same text as the first time.
+            let text = self
+                .env
+                .get_template(template)
+                .and_then(|t| t.render(ctx.clone()));
+            if let Ok(text) = text {
+                let rendering = Rendering {
+                    template,
+                    ctx: &ctx,
+                    text: &text,
+                    workload: w,
+                };
+                self.place(&mut errors, before, &rendering, at.clone());
+            }
         }
         if errors.diagnostics.is_empty() {
             Ok(objects)
