@@ -59,7 +59,7 @@ pub struct AzureResource<A = Value> {
 }
 
 /// What an Azure body can be kept as once rendered.
-pub trait AzureBody: Sized + Send + std::fmt::Debug {
+pub trait AzureBody: Sized + std::fmt::Debug {
     fn from_value(v: Value) -> Self;
     /// The body as a tree (parsed again for text bodies).
     fn value(&self) -> Cow<'_, Value>;
