@@ -26,6 +26,20 @@ fn with_templates(dir: &Path, args: &[&str]) -> Output {
     stateplan(&all)
 }
 
+/// `stateplan --templates DIR check` of the postgres-ha example: it must
+/// fail, and standard error must hold every one of `messages`, which it
+/// returns for further assertions.
+#[track_caller]
+fn check_fails(dir: &Path, messages: &[&str]) -> String {
+    let out = with_templates(dir, &["check", "blueprints/postgres-ha.toml"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for message in messages {
+        assert!(err.contains(message), "no {message:?} in:\n{err}");
+    }
+    err
+}
+
 /// `stateplan --templates DIR render BLUEPRINT -o OUT`.
 fn render_into(dir: &Path, blueprint: &str, out: &Path) -> Output {
     with_templates(dir, &["render", blueprint, "-o", &out.to_string_lossy()])
@@ -578,11 +592,7 @@ fn broken_platform_template_names_file_and_line() {
         "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{ w.nmae }}\n",
     )
     .expect("write");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    assert!(err.contains("poddisruptionbudget.yaml.j2:4:"), "{err}");
-    assert!(err.contains("undefined"), "{err}");
+    check_fails(&dir, &["poddisruptionbudget.yaml.j2:4:", "undefined"]);
 }
 
 /// Invalid YAML from a template points at the template line (and column)
@@ -604,30 +614,26 @@ fn invalid_yaml_from_a_template_points_at_the_template_line() {
         template("    matchLabels: {{ w.selector | tojson }} extra: 1"),
     )
     .expect("write");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    for message in [
-        "error: template kubernetes/poddisruptionbudget.yaml.j2 produced invalid YAML: ",
-        &format!("--> {}:12:44", pdb.display()),
-        "12 |     matchLabels: {{ w.selector | tojson }} extra: 1",
-        // Two template lines wrote nothing: the output line is 10.
-        "written as line 10 of the output for workload orders-db: `    matchLabels: {\"app.kubernetes.io/instance\":\"orders-db\"",
-        "1 error",
-    ] {
-        assert!(err.contains(message), "no {message:?} in:\n{err}");
-    }
+    check_fails(
+        &dir,
+        &[
+            "error: template kubernetes/poddisruptionbudget.yaml.j2 produced invalid YAML: ",
+            &format!("--> {}:12:44", pdb.display()),
+            "12 |     matchLabels: {{ w.selector | tojson }} extra: 1",
+            // Two template lines wrote nothing: the output line is 10.
+            "written as line 10 of the output for workload orders-db: `    matchLabels: {\"app.kubernetes.io/instance\":\"orders-db\"",
+            "1 error",
+        ],
+    );
     // What an expression writes: the error points at the expression.
     std::fs::write(&pdb, template("    matchLabels: {{ \"a: b: c\" }}")).expect("write");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    for message in [
-        &format!("--> {}:12:", pdb.display()),
-        "written as line 10 of the output for workload orders-db: `    matchLabels: a: b: c`",
-    ] {
-        assert!(err.contains(message), "no {message:?} in:\n{err}");
-    }
+    check_fails(
+        &dir,
+        &[
+            &format!("--> {}:12:", pdb.display()),
+            "written as line 10 of the output for workload orders-db: `    matchLabels: a: b: c`",
+        ],
+    );
     // Columns count characters, not bytes.
     std::fs::write(&pdb, template("    matchLabels: ééé: x")).expect("write");
     let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
@@ -655,26 +661,21 @@ fn missing_fields_and_unknown_versions_point_at_the_nearest_line() {
         .expect("write");
     };
     write("policy/v1", "");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    for message in [
-        "PodDisruptionBudget has invalid metadata.name ``".to_string(),
-        format!("--> {}:3:1", pdb.display()),
-    ] {
-        assert!(err.contains(&message), "no {message:?} in:\n{err}");
-    }
+    check_fails(
+        &dir,
+        &[
+            "PodDisruptionBudget has invalid metadata.name ``",
+            &format!("--> {}:3:1", pdb.display()),
+        ],
+    );
     write("policy/v1beta1", "  name: {{ w.name }}\n");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    for message in [
-        "/apiVersion: no schema for policy/v1beta1 PodDisruptionBudget; PodDisruptionBudget is policy/v1"
-            .to_string(),
-        format!("--> {}:1:1", pdb.display()),
-    ] {
-        assert!(err.contains(&message), "no {message:?} in:\n{err}");
-    }
+    check_fails(
+        &dir,
+        &[
+            "/apiVersion: no schema for policy/v1beta1 PodDisruptionBudget; PodDisruptionBudget is policy/v1",
+            &format!("--> {}:1:1", pdb.display()),
+        ],
+    );
     // No apiVersion and kind at all: the object's first line, after the
     // template's comments and blank lines.
     std::fs::write(
@@ -682,15 +683,13 @@ fn missing_fields_and_unknown_versions_point_at_the_nearest_line() {
         "{# a comment #}\n\n---\nmetadata:\n  name: {{ w.name }}\n  namespace: {{ w.namespace }}\n",
     )
     .expect("write");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    for message in [
-        "renders an object without apiVersion and kind".to_string(),
-        format!("--> {}:4:1", pdb.display()),
-    ] {
-        assert!(err.contains(&message), "no {message:?} in:\n{err}");
-    }
+    check_fails(
+        &dir,
+        &[
+            "renders an object without apiVersion and kind",
+            &format!("--> {}:4:1", pdb.display()),
+        ],
+    );
 }
 
 /// Mistakes in a platform team's data files point at the line that holds
@@ -871,18 +870,16 @@ fn engine_pod_template_problems_name_the_engine_template() {
         format!("{head}containers:\n{sidecar}{tail}"),
     )
     .expect("write");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
+    let err = check_fails(
+        &dir,
+        &[
+            "template engines/postgres/pod.yaml.j2: container debug uses image `docker.io/library/busybox` without a pinned tag",
+            "template engines/postgres/pod.yaml.j2: pod violates the restricted Pod Security Standard: container debug: privileged",
+            "container debug: allowPrivilegeEscalation is not false",
+            "container debug: capabilities.drop lacks ALL",
+        ],
+    );
     let file = dir.join("engines/postgres/pod.yaml.j2");
-    for message in [
-        "template engines/postgres/pod.yaml.j2: container debug uses image `docker.io/library/busybox` without a pinned tag",
-        "template engines/postgres/pod.yaml.j2: pod violates the restricted Pod Security Standard: container debug: privileged",
-        "container debug: allowPrivilegeEscalation is not false",
-        "container debug: capabilities.drop lacks ALL",
-    ] {
-        assert!(err.contains(message), "no {message:?} in:\n{err}");
-    }
     // Each is pointed at the line of the container (or its image) that the
     // engine's template wrote.
     let item = head.lines().count() + 2;
@@ -902,17 +899,15 @@ fn engine_pod_template_problems_name_the_engine_template() {
         format!("{head}sidecars: []\ncontainers:\n{tail}"),
     )
     .expect("write");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
     let line = head.lines().count() + 1;
-    for message in [
-        "template engines/postgres/pod.yaml.j2: unknown key `sidecars`".to_string(),
-        format!("--> {}:{line}:1", file.display()),
-        format!("{line} | sidecars: []"),
-    ] {
-        assert!(err.contains(&message), "no {message:?} in:\n{err}");
-    }
+    check_fails(
+        &dir,
+        &[
+            "template engines/postgres/pod.yaml.j2: unknown key `sidecars`",
+            &format!("--> {}:{line}:1", file.display()),
+            &format!("{line} | sidecars: []"),
+        ],
+    );
 }
 
 /// What a platform team's template renders is checked against the
@@ -1044,16 +1039,14 @@ fn templates_the_template_engine_cannot_compile_are_errors_not_crashes() {
         builtin("kubernetes/poddisruptionbudget.yaml.j2").replacen(" as m ", " as --- m ", 1);
     assert!(broken.contains("as --- m"), "the built-in template changed");
     std::fs::write(&pdb, broken).expect("write");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    for message in [
-        "error: template kubernetes/poddisruptionbudget.yaml.j2: `import … as` must be followed by a name, not `--- m`".to_string(),
-        format!("--> {}:1:", pdb.display()),
-        "help: write e.g. `{% import \"kubernetes/_metadata.j2\" as m %}`".to_string(),
-    ] {
-        assert!(err.contains(&message), "no {message:?} in:\n{err}");
-    }
+    let err = check_fails(
+        &dir,
+        &[
+            "error: template kubernetes/poddisruptionbudget.yaml.j2: `import … as` must be followed by a name, not `--- m`",
+            &format!("--> {}:1:", pdb.display()),
+            "help: write e.g. `{% import \"kubernetes/_metadata.j2\" as m %}`",
+        ],
+    );
     assert!(!err.contains("panicked"), "{err}");
 
     std::fs::remove_file(&pdb).expect("rm");
@@ -1092,23 +1085,21 @@ fn a_mistake_in_a_macro_names_the_macro() {
         .lines()
         .position(|l| l.contains("macro metadata("))
         .expect("a metadata macro");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
     let call_line = 1 + builtin("kubernetes/poddisruptionbudget.yaml.j2")
         .lines()
         .position(|l| l.contains("{{ m.metadata("))
         .expect("the PDB calls the macro");
-    for message in [
-        "error: template kubernetes/poddisruptionbudget.yaml.j2 produced invalid YAML".to_string(),
-        format!("--> templates/kubernetes/poddisruptionbudget.yaml.j2:{call_line}:"),
-        format!(
-            "help: this expression writes what macro `metadata` returns, and the macro is defined at {}:{line}",
-            path.display()
-        ),
-    ] {
-        assert!(err.contains(&message), "no {message:?} in:\n{err}");
-    }
+    check_fails(
+        &dir,
+        &[
+            "error: template kubernetes/poddisruptionbudget.yaml.j2 produced invalid YAML",
+            &format!("--> templates/kubernetes/poddisruptionbudget.yaml.j2:{call_line}:"),
+            &format!(
+                "help: this expression writes what macro `metadata` returns, and the macro is defined at {}:{line}",
+                path.display()
+            ),
+        ],
+    );
     // The platform example's client Service calls it through `_macros.j2`.
     let service = dir.join("kubernetes/service-client.yaml.j2");
     std::fs::copy(
@@ -1147,16 +1138,14 @@ fn service_target_port_must_exist_in_the_pod() {
     let broken = builtin.replace("targetPort: {{ p.name }}", "targetPort: sql");
     let path = dir.join("kubernetes/service-client.yaml.j2");
     std::fs::write(&path, broken).expect("write");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    for message in [
-        "targets port `sql`, which no container of StatefulSet orders-db declares".to_string(),
-        format!("--> {}:{line}:5", path.display()),
-        format!("{line} |     targetPort: sql"),
-    ] {
-        assert!(err.contains(&message), "no {message:?} in:\n{err}");
-    }
+    check_fails(
+        &dir,
+        &[
+            "targets port `sql`, which no container of StatefulSet orders-db declares",
+            &format!("--> {}:{line}:5", path.display()),
+            &format!("{line} |     targetPort: sql"),
+        ],
+    );
 }
 
 /// A platform team changes every object's metadata in one file: the object
@@ -1304,10 +1293,7 @@ fn duplicate_objects_and_undefined_values_from_templates_are_errors() {
         sa.replace("w.identity.tenant_id", "w.identity.tenant_idd"),
     )
     .expect("write");
-    let out = with_templates(&dir, &["check", "blueprints/postgres-ha.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    assert!(err.contains("tojson of an undefined value"), "{err}");
+    check_fails(&dir, &["tojson of an undefined value"]);
 }
 
 /// Values a template writes as they come must stay strings: `1e12` is a
