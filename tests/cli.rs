@@ -1123,6 +1123,30 @@ fn a_mistake_in_a_macro_names_the_macro() {
     );
 }
 
+/// Fuel bounds how many instructions a template runs, not how much they
+/// write: a template's output is capped, and the write past the cap is
+/// pointed at, instead of gigabytes being taken before any check runs.
+#[test]
+fn a_template_that_writes_too_much_is_stopped() {
+    let dir = tempdir("huge-output");
+    std::fs::create_dir_all(dir.join("kubernetes")).expect("mkdir");
+    let pdb = dir.join("kubernetes/poddisruptionbudget.yaml.j2");
+    std::fs::write(
+        &pdb,
+        "apiVersion: policy/v1\n{% for i in range(1000) %}\n# {{ \"x\" * 1000000 }}\n{% endfor %}\n",
+    )
+    .expect("write");
+    check_fails(
+        &dir,
+        &[
+            "error: template kubernetes/poddisruptionbudget.yaml.j2 wrote more than 8 MiB for workload orders-db",
+            &format!("--> {}:3:6", pdb.display()),
+            "^ this write took the output for workload orders-db past the cap",
+            "help: a template writes a few KiB per object; look for a loop over a huge range or a string repeated many times",
+        ],
+    );
+}
+
 /// A check across objects points at the template line too: here the
 /// Service's, though the StatefulSet's ports are what it is checked against.
 #[test]

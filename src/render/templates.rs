@@ -1,6 +1,9 @@
 //! Running the catalog's minijinja templates and turning their output into
 //! checked objects.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use minijinja::value::{Serde, Value as JinjaValue};
 use minijinja::{Environment, Error as JinjaError, UndefinedBehavior};
 use serde_json::Value;
@@ -18,6 +21,34 @@ use crate::diagnostics::{Diagnostic, SourceFile};
 /// for a runaway one.
 const TEMPLATE_FUEL: u64 = 20_000_000;
 
+/// The most one render of one template may write. Fuel bounds the number
+/// of instructions, not what they write (`{{ "x" * 100000000 }}` is one
+/// instruction): without a cap, a loop of those would take gigabytes before
+/// any check saw the text. The built-in templates write at most a few KiB,
+/// and the API server takes no object over 1.5 MiB (etcd's request limit),
+/// so 8 MiB leaves room for several objects at that limit.
+const MAX_TEMPLATE_OUTPUT: usize = 8 << 20;
+
+/// Where a template's output starts: more than most templates write.
+const CAPPED_START: usize = 4096;
+
+/// A template's output, refusing to grow past [`MAX_TEMPLATE_OUTPUT`].
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_TEMPLATE_OUTPUT {
+            return Err(std::io::Error::other("template output too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A template environment holding every template of a catalog.
 pub struct Renderer<'c> {
     env: Environment<'c>,
@@ -26,6 +57,11 @@ pub struct Renderer<'c> {
     /// then validated against the Kubernetes and CRD schemas. The built-in
     /// templates' objects are validated by the test suite instead.
     strict: Option<&'static strict::Validator>,
+    /// Templates whose output went past [`MAX_TEMPLATE_OUTPUT`] and was
+    /// pointed at a line. Finding that line renders the template a few
+    /// dozen times up to the cap (a second or two), so it is done for the
+    /// first workload only; the others name the file.
+    over_cap: Mutex<HashSet<String>>,
 }
 
 impl<'c> Renderer<'c> {
@@ -78,6 +114,7 @@ impl<'c> Renderer<'c> {
                 env,
                 catalog,
                 strict,
+                over_cap: Mutex::default(),
             })
         } else {
             Err(errors)
@@ -377,8 +414,49 @@ impl<'c> Renderer<'c> {
                 return None;
             }
         };
-        let text = match tmpl.render(ctx.clone()) {
-            Ok(t) => t,
+        let mut capped = Capped(Vec::with_capacity(CAPPED_START));
+        let rendered = tmpl
+            .render_captured_to(ctx.clone(), &mut capped)
+            .map(|_| String::from_utf8(std::mem::take(&mut capped.0)));
+        let text = match rendered {
+            Ok(Ok(t)) => t,
+            // minijinja writes only whole strings: cannot happen.
+            Ok(Err(_)) => {
+                errors.diagnostics.push(Diagnostic::error(format!(
+                    "internal error: template {name} wrote invalid UTF-8; please report it"
+                )));
+                return None;
+            }
+            Err(e) if e.kind() == minijinja::ErrorKind::WriteFailure => {
+                let mut d = Diagnostic::error(format!(
+                    "template {name} wrote more than {} MiB for workload {}",
+                    MAX_TEMPLATE_OUTPUT >> 20,
+                    w.name
+                ))
+                .hint("a template writes a few KiB per object; look for a loop over a huge range or a string repeated many times");
+                // Pointed at the line whose write went past the cap.
+                let text = String::from_utf8_lossy(&capped.0);
+                let out = Rendering {
+                    template: name,
+                    ctx: &ctx,
+                    text: &text,
+                    workload: w,
+                };
+                let first = self
+                    .over_cap
+                    .lock()
+                    .is_ok_and(|mut seen| seen.insert(name.to_owned()));
+                if first && self.at_source(&mut d, &out, text.len(), &mut errors.sources) {
+                    d.label = Some(format!(
+                        "this write took the output for workload {} past the cap",
+                        w.name
+                    ));
+                } else {
+                    d = d.in_file(self.display_path(name));
+                }
+                errors.diagnostics.push(d);
+                return None;
+            }
             Err(e) => {
                 let d = template_error(self.catalog, &e);
                 if let Some(f) = self.catalog.file(e.name().unwrap_or(name)) {
