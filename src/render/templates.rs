@@ -1,8 +1,8 @@
 //! Running the catalog's minijinja templates and turning their output into
 //! checked objects.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use minijinja::value::{Serde, Value as JinjaValue};
 use minijinja::{Environment, Error as JinjaError, UndefinedBehavior};
@@ -32,6 +32,10 @@ const MAX_TEMPLATE_OUTPUT: usize = 8 << 20;
 /// Where a template's output starts: more than most templates write.
 const CAPPED_START: usize = 4096;
 
+/// Where a template's output went past [`MAX_TEMPLATE_OUTPUT`] (its file
+/// and byte), found once.
+type OverCap = Arc<OnceLock<Option<(String, usize)>>>;
+
 /// A template's output, refusing to grow past [`MAX_TEMPLATE_OUTPUT`].
 struct Capped(Vec<u8>);
 
@@ -57,11 +61,12 @@ pub struct Renderer<'c> {
     /// then validated against the Kubernetes and CRD schemas. The built-in
     /// templates' objects are validated by the test suite instead.
     strict: Option<&'static strict::Validator>,
-    /// Templates whose output went past [`MAX_TEMPLATE_OUTPUT`] and was
-    /// pointed at a line. Finding that line renders the template a few
-    /// dozen times up to the cap (a second or two), so it is done for the
-    /// first workload only; the others name the file.
-    over_cap: Mutex<HashSet<String>>,
+    /// For each template whose output went past [`MAX_TEMPLATE_OUTPUT`],
+    /// the template file and byte of the write that did. Finding it renders
+    /// the template a few dozen times up to the cap (about a second), so it
+    /// is done once, for whichever workload gets there first, and every
+    /// workload's error points there.
+    over_cap: Mutex<HashMap<String, OverCap>>,
 }
 
 impl<'c> Renderer<'c> {
@@ -435,24 +440,31 @@ impl<'c> Renderer<'c> {
                 ))
                 .hint("a template writes a few KiB per object; look for a loop over a huge range or a string repeated many times");
                 // Pointed at the line whose write went past the cap.
-                let text = String::from_utf8_lossy(&capped.0);
-                let out = Rendering {
-                    template: name,
-                    ctx: &ctx,
-                    text: &text,
-                    workload: w,
-                };
-                let first = self
+                let cell = self
                     .over_cap
                     .lock()
-                    .is_ok_and(|mut seen| seen.insert(name.to_owned()));
-                if first && self.at_source(&mut d, &out, text.len(), &mut errors.sources) {
-                    d.label = Some(format!(
-                        "this write took the output for workload {} past the cap",
-                        w.name
-                    ));
-                } else {
-                    d = d.in_file(self.display_path(name));
+                    .map(|mut m| Arc::clone(m.entry(name.to_owned()).or_default()));
+                let found = cell.ok().and_then(|cell| {
+                    cell.get_or_init(|| {
+                        self.written_by(name, &ctx, capped.0.len())
+                            .map(|(file, pos)| (file.name.clone(), pos))
+                    })
+                    .clone()
+                });
+                match found.and_then(|(file, pos)| Some((self.catalog.file(&file)?, pos))) {
+                    Some((file, pos)) => {
+                        if !errors.sources.iter().any(|s| s.path == file.display_path()) {
+                            errors
+                                .sources
+                                .push(SourceFile::new(file.display_path(), file.source.clone()));
+                        }
+                        d = d.in_file(file.display_path()).at(pos..pos + 1);
+                        d.label = Some(format!(
+                            "this write took the output for workload {} past the cap",
+                            w.name
+                        ));
+                    }
+                    None => d = d.in_file(self.display_path(name)),
                 }
                 errors.diagnostics.push(d);
                 return None;
