@@ -1,7 +1,10 @@
 //! Independent per-workload work spread over the cores: compiling and
 //! rendering a large blueprint.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// `f(i)` for every `i` in `0..n`, in index order.
 ///
@@ -55,6 +58,26 @@ pub fn map<T: Send>(
         }
     }
     results
+}
+
+/// Values computed once per key and shared between threads (a kind's
+/// compiled schema, where a template went past its output cap).
+pub struct OnceMap<K, V>(Mutex<HashMap<K, Arc<OnceLock<V>>>>);
+
+impl<K, V> Default for OnceMap<K, V> {
+    fn default() -> Self {
+        OnceMap(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<K: Eq + Hash, V> OnceMap<K, V> {
+    /// The cell of `key`'s value. The map is locked only to find the cell;
+    /// the cell computes once (`get_or_init`), even when several threads ask
+    /// at the same time, without blocking threads that ask for other keys.
+    pub fn cell(&self, key: K) -> Arc<OnceLock<V>> {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(map.entry(key).or_default())
+    }
 }
 
 #[cfg(test)]

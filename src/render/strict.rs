@@ -19,7 +19,9 @@
 //! map-type uniqueness.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, LazyLock, OnceLock};
+
+use crate::parallel::OnceMap;
 
 use serde_json::{Map, Value, json};
 
@@ -98,7 +100,7 @@ pub struct Validator {
     kube: HashMap<Key, Value>,
     crds: Vec<Value>,
     /// (apiVersion, kind) → compiled validator (or why it could not be built).
-    compiled: Mutex<HashMap<Key, Compiled>>,
+    compiled: OnceMap<Key, Result<jsonschema::Validator, String>>,
 }
 
 impl std::fmt::Debug for Validator {
@@ -152,7 +154,7 @@ impl Validator {
             definitions: bundle.definitions,
             kube,
             crds: bundle.crds,
-            compiled: Mutex::new(HashMap::new()),
+            compiled: OnceMap::default(),
         })
     }
 
@@ -261,15 +263,10 @@ impl Validator {
         kinds
     }
 
-    /// The cache cell of a kind's compiled validator. The map is locked only
-    /// to find the cell; the cell compiles once, even when several threads
-    /// ask at the same time, without blocking threads validating other kinds.
+    /// The cache cell of a kind's compiled validator.
     fn cell(&self, api_version: &str, kind: &str) -> Compiled {
-        let mut map = self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(
-            map.entry((api_version.to_owned(), kind.to_owned()))
-                .or_default(),
-        )
+        self.compiled
+            .cell((api_version.to_owned(), kind.to_owned()))
     }
 
     /// The kind's validator; `Err` is a violation line, as [`Self::validate`]

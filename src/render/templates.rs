@@ -1,9 +1,6 @@
 //! Running the catalog's minijinja templates and turning their output into
 //! checked objects.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use minijinja::value::{Serde, Value as JinjaValue};
 use minijinja::{Environment, Error as JinjaError, UndefinedBehavior};
 use serde_json::Value;
@@ -32,10 +29,6 @@ const MAX_TEMPLATE_OUTPUT: usize = 8 << 20;
 /// Where a template's output starts: more than most templates write.
 const CAPPED_START: usize = 4096;
 
-/// Where a template's output went past [`MAX_TEMPLATE_OUTPUT`] (its file
-/// and byte), found once.
-type OverCap = Arc<OnceLock<Option<(String, usize)>>>;
-
 /// A template's output, refusing to grow past [`MAX_TEMPLATE_OUTPUT`].
 struct Capped(Vec<u8>);
 
@@ -62,11 +55,9 @@ pub struct Renderer<'c> {
     /// templates' objects are validated by the test suite instead.
     strict: Option<&'static strict::Validator>,
     /// For each template whose output went past [`MAX_TEMPLATE_OUTPUT`],
-    /// the template file and byte of the write that did. Finding it renders
-    /// the template a few dozen times up to the cap (about a second), so it
-    /// is done once, for whichever workload gets there first, and every
-    /// workload's error points there.
-    over_cap: Mutex<HashMap<String, OverCap>>,
+    /// the template file and byte of the write that did (see
+    /// [`Self::over_cap_error`]).
+    over_cap: crate::parallel::OnceMap<String, Option<(String, usize)>>,
 }
 
 impl<'c> Renderer<'c> {
@@ -119,7 +110,7 @@ impl<'c> Renderer<'c> {
                 env,
                 catalog,
                 strict,
-                over_cap: Mutex::default(),
+                over_cap: Default::default(),
             })
         } else {
             Err(errors)
@@ -339,9 +330,7 @@ impl<'c> Renderer<'c> {
         let rendered_line = text[..x].matches('\n').count() + 1;
         let line_start = text[..x].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[x..].find('\n').map_or(text.len(), |i| x + i);
-        if !sources.iter().any(|s| s.path == file.display_path()) {
-            sources.push(SourceFile::new(file.display_path(), file.source.clone()));
-        }
+        add_source(sources, file);
         let rendered = excerpt(text, line_start..line_end, x);
         let src = &file.source;
         let src_start = src[..pos].rfind('\n').map_or(0, |i| i + 1);
@@ -433,39 +422,7 @@ impl<'c> Renderer<'c> {
                 return None;
             }
             Err(e) if e.kind() == minijinja::ErrorKind::WriteFailure => {
-                let mut d = Diagnostic::error(format!(
-                    "template {name} wrote more than {} MiB for workload {}",
-                    MAX_TEMPLATE_OUTPUT >> 20,
-                    w.name
-                ))
-                .hint("a template writes a few KiB per object; look for a loop over a huge range or a string repeated many times");
-                // Pointed at the line whose write went past the cap.
-                let cell = self
-                    .over_cap
-                    .lock()
-                    .map(|mut m| Arc::clone(m.entry(name.to_owned()).or_default()));
-                let found = cell.ok().and_then(|cell| {
-                    cell.get_or_init(|| {
-                        self.written_by(name, &ctx, capped.0.len())
-                            .map(|(file, pos)| (file.name.clone(), pos))
-                    })
-                    .clone()
-                });
-                match found.and_then(|(file, pos)| Some((self.catalog.file(&file)?, pos))) {
-                    Some((file, pos)) => {
-                        if !errors.sources.iter().any(|s| s.path == file.display_path()) {
-                            errors
-                                .sources
-                                .push(SourceFile::new(file.display_path(), file.source.clone()));
-                        }
-                        d = d.in_file(file.display_path()).at(pos..pos + 1);
-                        d.label = Some(format!(
-                            "this write took the output for workload {} past the cap",
-                            w.name
-                        ));
-                    }
-                    None => d = d.in_file(self.display_path(name)),
-                }
+                let d = self.over_cap_error(name, &ctx, capped.0.len(), w, &mut errors.sources);
                 errors.diagnostics.push(d);
                 return None;
             }
@@ -522,6 +479,47 @@ impl<'c> Renderer<'c> {
             }
         }
         Some(TemplateOutput { text, docs })
+    }
+
+    /// A template's output went past [`MAX_TEMPLATE_OUTPUT`] after
+    /// `written` bytes: pointed at the line whose write did. Finding it
+    /// renders the template a few dozen times up to the cap (about a
+    /// second), so it is found once per template and every workload's error
+    /// points there.
+    fn over_cap_error(
+        &self,
+        name: &str,
+        ctx: &JinjaValue,
+        written: usize,
+        w: &Workload,
+        sources: &mut Vec<SourceFile>,
+    ) -> Diagnostic {
+        let d = Diagnostic::error(format!(
+            "template {name} wrote more than {} MiB for workload {}",
+            MAX_TEMPLATE_OUTPUT >> 20,
+            w.name
+        ))
+        .hint("a template writes a few KiB per object; look for a loop over a huge range or a string repeated many times");
+        let found = self
+            .over_cap
+            .cell(name.to_owned())
+            .get_or_init(|| {
+                self.written_by(name, ctx, written)
+                    .map(|(file, pos)| (file.name.clone(), pos))
+            })
+            .clone();
+        let Some((file, pos)) =
+            found.and_then(|(file, pos)| Some((self.catalog.file(&file)?, pos)))
+        else {
+            return d.in_file(self.display_path(name));
+        };
+        add_source(sources, file);
+        let mut d = d.in_file(file.display_path()).at(pos..pos + 1);
+        d.label = Some(format!(
+            "this write took the output for workload {} past the cap",
+            w.name
+        ));
+        d
     }
 
     /// The template file and byte offset in it that wrote byte `x` of
@@ -689,6 +687,13 @@ fn template_error(catalog: &Catalog, e: &JinjaError) -> Diagnostic {
         d = d.at(r);
     }
     d
+}
+
+/// Adds a template's source to those diagnostics can show, once.
+fn add_source(sources: &mut Vec<SourceFile>, file: &crate::catalog::TemplateFile) {
+    if !sources.iter().any(|s| s.path == file.display_path()) {
+        sources.push(SourceFile::new(file.display_path(), file.source.clone()));
+    }
 }
 
 /// A template minijinja's compiler panicked on (a minijinja bug, but the
