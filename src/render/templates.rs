@@ -545,33 +545,11 @@ impl<'c> Renderer<'c> {
                 .ok()?
                 .render_captured_to(ctx.clone(), &mut out)
                 .err();
-            Some((out, err))
+            Some((out.len(), err.is_none(), (out, err)))
         };
-        // The least fuel whose output reaches past `x` (`hi`, its output
-        // `after`), and the render with one less (`below`, stopped at the
-        // instruction that writes byte `x`): doubling, then halving.
-        let (mut lo, mut hi) = (0, 1);
-        let mut below = (Vec::new(), None);
-        let mut after = loop {
-            let (out, err) = run(hi)?;
-            if out.len() > x {
-                break out;
-            }
-            if err.is_none() || hi > TEMPLATE_FUEL {
-                return None;
-            }
-            below = (out, err);
-            (lo, hi) = (hi, hi * 2);
-        };
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            let (out, err) = run(mid)?;
-            if out.len() > x {
-                (hi, after) = (mid, out);
-            } else {
-                (lo, below) = (mid, (out, err));
-            }
-        }
+        // `below` is stopped at the instruction that writes byte `x`;
+        // `after` has run it.
+        let (below, (after, _)) = least_fuel_past(x, TEMPLATE_FUEL, run)?;
         let (before, err) = below;
         let err = err.filter(|e| e.kind() == minijinja::ErrorKind::OutOfFuel)?;
         let written = std::str::from_utf8(after.get(before.len()..)?).ok()?;
@@ -597,6 +575,49 @@ impl<'c> Renderer<'c> {
             floor_char_boundary(source, pos.min(source.len().saturating_sub(1))),
         ))
     }
+}
+
+/// The search behind [`Renderer::written_by`]: the least fuel whose render
+/// writes more than `x` bytes, given that a render with more fuel writes at
+/// least as much. `run(fuel)` renders and returns the output's length,
+/// whether the render finished, and what the caller keeps of it; the result
+/// is what `run` kept for that fuel and for one less (`Default` for zero
+/// fuel). `None` when a render that finishes, or one with more than
+/// `limit`, does not get that far.
+///
+/// Doubling, then halving: the renders that halve cost about the template's
+/// whole fuel each. Steps along the line through the range's ends (regula
+/// falsi, with the Illinois rule) saved a quarter of the renders when output
+/// grows evenly with fuel, but none for the case that makes a search slow,
+/// a long loop that writes nothing, and took more in the worst case.
+fn least_fuel_past<T: Default>(
+    x: usize,
+    limit: u64,
+    mut run: impl FnMut(u64) -> Option<(usize, bool, T)>,
+) -> Option<(T, T)> {
+    let (mut lo, mut below) = (0, T::default());
+    let mut hi = 1;
+    let mut after = loop {
+        let (len, finished, kept) = run(hi)?;
+        if len > x {
+            break kept;
+        }
+        if finished || hi > limit {
+            return None;
+        }
+        (lo, below) = (hi, kept);
+        hi *= 2;
+    };
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        let (len, _, kept) = run(mid)?;
+        if len > x {
+            (hi, after) = (mid, kept);
+        } else {
+            (lo, below) = (mid, kept);
+        }
+    }
+    Some((below, after))
 }
 
 /// The line `line` of `text`, cut to about 160 characters around `at`
@@ -901,6 +922,61 @@ fn line_col_offset(text: &str, line: usize, col: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A template as the fuel search sees it: `written[f]` bytes are out
+    /// after `f` instructions, and fuel `f` runs the first `f`. Returns the
+    /// search's answer as (fuel below, fuel after) and the number of
+    /// renders it took.
+    fn search(written: &[usize], x: usize) -> (Option<(u64, u64)>, usize) {
+        let mut renders = 0;
+        let last = written.len() - 1;
+        let found = least_fuel_past(x, TEMPLATE_FUEL, |fuel| {
+            renders += 1;
+            let ran = last.min(usize::try_from(fuel).unwrap_or(usize::MAX));
+            Some((written[ran], ran == last, fuel))
+        });
+        (found, renders)
+    }
+
+    #[test]
+    fn fuel_search_finds_the_instruction_that_writes_a_byte() {
+        let mut next = super::super::test_random(7);
+        // Output spread over the template: a third of the instructions
+        // write nothing, the others a few bytes.
+        let even: Vec<usize> = (0..5000).map(|_| next(3).min(1) * (1 + next(40))).collect();
+        // A long loop that writes nothing before the text, and one between.
+        let loop_first: Vec<usize> = std::iter::repeat_n(0, 300_000)
+            .chain(std::iter::repeat_n(20, 300))
+            .collect();
+        let loop_between: Vec<usize> = std::iter::repeat_n(12, 200)
+            .chain(std::iter::repeat_n(0, 300_000))
+            .chain(std::iter::repeat_n(12, 200))
+            .collect();
+        for (name, writes) in [
+            ("even", &even),
+            ("loop first", &loop_first),
+            ("loop between", &loop_between),
+        ] {
+            let written: Vec<usize> = std::iter::once(0)
+                .chain(writes.iter().scan(0, |sum, w| {
+                    *sum += w;
+                    Some(*sum)
+                }))
+                .collect();
+            let total = written[writes.len()];
+            // Doubling up to the length, then halving back down: about
+            // twice its number of binary digits.
+            let bound = 2 * (usize::BITS - writes.len().leading_zeros()) as usize + 1;
+            for x in (0..total + 3).step_by(13) {
+                let (found, renders) = search(&written, x);
+                // The first fuel past `x`, read off the table.
+                let least = written.partition_point(|&len| len <= x) as u64;
+                let expected = (least <= writes.len() as u64).then(|| (least - 1, least));
+                assert_eq!(found, expected, "{name}: byte {x}");
+                assert!(renders <= bound, "{name}: byte {x}: {renders} renders");
+            }
+        }
+    }
 
     #[test]
     fn long_lines_are_cut_around_the_error() {
