@@ -9,6 +9,7 @@
 pub mod azure;
 mod checks;
 mod emit;
+mod filters;
 pub mod gitops;
 mod object;
 mod parse;
